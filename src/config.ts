@@ -1,0 +1,262 @@
+/**
+ * `extensions.json`: the `nailgun.extensions` section that lists extensions
+ * to load and the options of loading (SPEC §3).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { formatValue } from "./contract.ts";
+import { ExtensionConfigError } from "./errors.ts";
+import { jsonErrorOffset } from "./_json_position.ts";
+import type { ExtensionPermissions } from "./extension.ts";
+
+/** The key of the section that lists extensions, the stevedore namespace's name. */
+export const CONFIG_SECTION = "nailgun.extensions";
+
+/** Default time limit of one handler call, in milliseconds. */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+
+const hostList = z.array(z.string().min(1, { error: "must not be empty" }), {
+  error: "must be a list of strings",
+});
+
+const permissionsSchema = z.strictObject({
+  net: hostList.optional().describe("Hosts (host or host:port) it may connect to."),
+  env: hostList.optional().describe("Environment variables it may read."),
+  read: hostList.optional().describe("Paths it may read."),
+  write: hostList.optional().describe("Paths it may write."),
+}, { error: "must be an object with net, env, read or write lists" });
+
+const specifier = z.string({ error: "must be a specifier string" }).trim().min(1, {
+  error: "must not be empty",
+});
+
+const entrySchema = z.union([
+  specifier,
+  z.strictObject({
+    specifier: specifier.describe("jsr:, npm:, an import-map key or a path relative to this file."),
+    sandbox: permissionsSchema.optional().describe(
+      "Run the extension in a Worker with exactly these permissions.",
+    ),
+  }),
+], { error: "must be a specifier string or an object {specifier, sandbox}" });
+
+const optionsSchema = z.strictObject({
+  load: z.array(entrySchema, { error: "must be a list of specifiers" }).default([]).describe(
+    "Extensions to load, in order: jsr:, npm:, import-map keys, or paths relative to this file.",
+  ),
+  discover: z.boolean({ error: "must be true or false" }).default(true).describe(
+    "Load every import-map package that exports ./nailgun.extensions.",
+  ),
+  exclude: z.array(z.string({ error: "must be a string" }), {
+    error: "must be a list of extension names or package names",
+  }).default([]).describe("Extension names or package names never to load."),
+  clusterDefaults: z.array(z.string({ error: "must be a string" }), {
+    error: "must be a list of extension names",
+  }).default([]).describe("Extensions enabled on a new cluster that names none."),
+  handlerTimeoutMs: z.number({ error: "must be a number of milliseconds" }).int({
+    error: "must be a whole number of milliseconds",
+  }).positive({ error: "must be positive" }).max(3_600_000, { error: "must be one hour at most" })
+    .default(DEFAULT_HANDLER_TIMEOUT_MS).describe("Time limit of one handler call."),
+  strict: z.boolean({ error: "must be true or false" }).default(false).describe(
+    "Refuse to start when any extension fails to load.",
+  ),
+  settings: z.record(
+    z.string(),
+    z.record(z.string(), z.unknown(), { error: "must be an object" }),
+    { error: "must be an object keyed by extension name" },
+  ).default({}).describe("Settings of each extension, keyed by its name."),
+}, { error: "must be a list of specifiers or an object with load, discover, exclude, …" });
+
+const sectionSchema = z.union([
+  z.array(entrySchema, { error: "must be a list of specifiers" }).transform((load) =>
+    optionsSchema.parse({ load })
+  ),
+  optionsSchema,
+], { error: "must be a list of specifiers or an object with load, discover, exclude, …" });
+
+/** The zod schema of a whole `extensions.json` file. */
+export const ExtensionsFileSchema: z.ZodType<
+  { [CONFIG_SECTION]: ExtensionsConfig },
+  unknown
+> = z.looseObject({
+  $schema: z.string().optional(),
+  [CONFIG_SECTION]: sectionSchema,
+}, { error: "must be a JSON object" });
+
+/** One extension to load, as normalized from the config. */
+export interface LoadEntry {
+  /** `jsr:`, `npm:`, an import-map key, or a path (relative to the config file). */
+  specifier: string;
+  /** When present, the extension runs in a Worker with exactly these permissions. */
+  sandbox?: ExtensionPermissions;
+}
+
+/** The `nailgun.extensions` section, with every default filled in. */
+export interface ExtensionsConfig {
+  /** Extensions to load, in order. */
+  load: (string | LoadEntry)[];
+  /** Whether to load import-map packages that export `./nailgun.extensions`. */
+  discover: boolean;
+  /** Extension names or package names never to load. */
+  exclude: string[];
+  /** Extensions enabled on a new cluster that names none. */
+  clusterDefaults: string[];
+  /** Time limit of one handler call, in milliseconds. */
+  handlerTimeoutMs: number;
+  /** Whether any load failure stops the start-up. */
+  strict: boolean;
+  /** Settings of each extension, keyed by its name. */
+  settings: Record<string, Record<string, unknown>>;
+}
+
+/**
+ * Checks a parsed `extensions.json` and fills in the defaults.
+ *
+ * @param value The parsed file (an object with a `nailgun.extensions` section).
+ * @param file The file name, for messages.
+ * @returns The normalized section.
+ * @throws {ExtensionConfigError} Naming the file, the JSON path of the wrong
+ * value, the expected form and the current value.
+ *
+ * @example A plain list is the same as `{ load: [...] }`
+ * ```ts
+ * import { parseExtensionsConfig } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * const config = parseExtensionsConfig({ "nailgun.extensions": ["./logging.ts"] });
+ * assert.deepEqual(config.load, ["./logging.ts"]);
+ * assert.equal(config.discover, true);
+ * ```
+ */
+export function parseExtensionsConfig(value: unknown, file = "<inline>"): ExtensionsConfig {
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    if (!(CONFIG_SECTION in value)) {
+      throw new ExtensionConfigError(
+        `Cannot read extensions config "${file}": it has no "${CONFIG_SECTION}" section: add { "${CONFIG_SECTION}": [] }`,
+        { file, path: `$["${CONFIG_SECTION}"]` },
+      );
+    }
+  }
+  const result = ExtensionsFileSchema.safeParse(value);
+  if (result.success) return result.data[CONFIG_SECTION];
+  const issue = deepestIssue(result.error.issues);
+  const path = jsonPath(issue.path);
+  const reason = issue.code === "unrecognized_keys"
+    ? `has an unknown key ${formatValue(issue.keys[0])}: known keys are ${
+      Object.keys(optionsSchema.shape).join(", ")
+    }`
+    : issue.message;
+  throw new ExtensionConfigError(
+    `Cannot read extensions config "${file}": ${path} ${reason}: current value is ${
+      formatValue(valueAt(value, issue.path))
+    }`,
+    { file, path, cause: result.error },
+  );
+}
+
+/** Options of {@linkcode readExtensionsConfig}. */
+export interface ReadConfigOptions {
+  /** Answer the defaults (no extension listed) when the file does not exist. */
+  optional?: boolean;
+}
+
+/**
+ * Reads and checks an `extensions.json` file.
+ *
+ * @param file Path of the file.
+ * @param options Whether a missing file is an error.
+ * @returns The normalized section.
+ * @throws {ExtensionConfigError} When the file is missing (unless optional),
+ * is not JSON (with line and column) or holds a wrong value (with JSON path).
+ *
+ * @example Read a file
+ * ```ts
+ * import { readExtensionsConfig } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * const file = await Deno.makeTempFile({ suffix: ".json" });
+ * await Deno.writeTextFile(file, '{ "nailgun.extensions": { "load": [], "strict": true } }');
+ * const config = await readExtensionsConfig(file);
+ * assert.equal(config.strict, true);
+ * ```
+ */
+export async function readExtensionsConfig(
+  file: string,
+  options: ReadConfigOptions = {},
+): Promise<ExtensionsConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && options.optional) {
+      return parseExtensionsConfig({ [CONFIG_SECTION]: [] }, file);
+    }
+    throw new ExtensionConfigError(
+      `Cannot read extensions config "${file}": ${
+        error instanceof Deno.errors.NotFound ? "the file does not exist" : String(error)
+      }`,
+      { file, cause: error },
+    );
+  }
+  return parseExtensionsConfig(parseJson(text, file), file);
+}
+
+/**
+ * Parses JSON text, turning a syntax error into one that names the file, the
+ * line and the column.
+ *
+ * @param text The JSON text.
+ * @param file The file name, for messages.
+ * @returns The parsed value.
+ * @throws {ExtensionConfigError} With `line` and `column` set.
+ */
+export function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const offset = jsonErrorOffset(text);
+    const before = text.slice(0, offset);
+    const line = before.split("\n").length;
+    const column = offset - before.lastIndexOf("\n");
+    const found = text[offset];
+    const reason = found === undefined
+      ? "the text ends too early"
+      : `unexpected ${JSON.stringify(found)}`;
+    throw new ExtensionConfigError(
+      `Cannot read extensions config "${file}": invalid JSON at line ${line}, column ${column}: ${reason}`,
+      { file, line, column, cause: error },
+    );
+  }
+}
+
+function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
+  let best = issues[0]!;
+  const visit = (issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]) => {
+    const path = [...prefix, ...issue.path];
+    if (path.length > best.path.length) best = { ...issue, path };
+    if (issue.code === "invalid_union") {
+      for (const branch of issue.errors) for (const inner of branch) visit(inner, path);
+    }
+  };
+  for (const issue of issues) visit(issue, []);
+  return best;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function jsonPath(path: readonly PropertyKey[]): string {
+  return "$" +
+    path.map((key) =>
+      typeof key === "number"
+        ? `[${key}]`
+        : /^[A-Za-z_$][\w$]*$/.test(String(key))
+        ? `.${String(key)}`
+        : `[${JSON.stringify(String(key))}]`
+    ).join("");
+}

@@ -1,0 +1,105 @@
+/**
+ * Specifiers of extensions: `jsr:` and `npm:` packages, import-map keys and
+ * paths, and the module each one designates.
+ *
+ * @module
+ */
+
+/** The subpath an extension package exports: the counterpart of a stevedore entry point. */
+export const EXTENSIONS_SUBPATH = "./nailgun.extensions";
+
+/** A `jsr:` or `npm:` package reference, split in its parts. */
+export interface PackageReference {
+  /** `jsr` or `npm`. */
+  registry: "jsr" | "npm";
+  /** The package name, e.g. `@acme/audit` or `nailgun-audit`. */
+  name: string;
+  /** The version or range, if given. */
+  version: string | undefined;
+  /** The subpath after the package, without a leading slash, if given. */
+  subpath: string | undefined;
+}
+
+const PACKAGE_REFERENCE = /^(jsr|npm):\/?((?:@[^/@\s]+\/)?[^/@\s]+)(?:@([^/\s]+))?(?:\/(.*))?$/;
+
+/**
+ * Splits a `jsr:` or `npm:` specifier in its parts.
+ *
+ * @param specifier A specifier such as `jsr:@acme/audit@^1/mod.ts`.
+ * @returns The parts, or `undefined` when it is not such a specifier.
+ *
+ * @example
+ * ```ts
+ * import { parsePackageReference } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parsePackageReference("jsr:@acme/audit@^1"), {
+ *   registry: "jsr", name: "@acme/audit", version: "^1", subpath: undefined,
+ * });
+ * assert.equal(parsePackageReference("./local.ts"), undefined);
+ * ```
+ */
+export function parsePackageReference(specifier: string): PackageReference | undefined {
+  const match = PACKAGE_REFERENCE.exec(specifier);
+  if (!match) return undefined;
+  const [, registry, name, version, subpath] = match;
+  if (registry === "jsr" && !name!.startsWith("@")) return undefined;
+  return {
+    registry: registry as "jsr" | "npm",
+    name: name!,
+    version,
+    subpath: subpath === "" ? undefined : subpath,
+  };
+}
+
+/**
+ * Whether the specifier is a path or a `file:` URL rather than a package or key.
+ *
+ * @param specifier Any specifier.
+ * @returns `true` for `./x`, `../x`, `/x` and `file:` URLs.
+ */
+export function isPathSpecifier(specifier: string): boolean {
+  return /^(\.{1,2}\/|\/|file:)/.test(specifier) || /^[A-Za-z]:[\\/]/.test(specifier);
+}
+
+/**
+ * The module that holds a package's extension: the package's
+ * `./nailgun.extensions` subpath, or the subpath the specifier names.
+ *
+ * @param specifier A package specifier or an import-map key.
+ * @param hasSubpath Whether the specifier already names a module in the package.
+ * @returns The specifier to import.
+ */
+export function extensionModuleOf(specifier: string, hasSubpath: boolean): string {
+  return hasSubpath ? specifier : `${specifier.replace(/\/$/, "")}/${EXTENSIONS_SUBPATH.slice(2)}`;
+}
+
+/**
+ * Whether an import error says that the package does not export the
+ * requested subpath. Deno raises it while resolving, before any code of the
+ * package runs: JSR says `Unknown export`, npm says
+ * `ERR_PACKAGE_PATH_NOT_EXPORTED`.
+ *
+ * @param error What `import()` rejected with.
+ * @returns `true` for a missing subpath export.
+ */
+export function isMissingExportError(error: unknown): boolean {
+  const text = error instanceof Error
+    ? `${error.message} ${String((error as { code?: unknown }).code)}`
+    : String(error);
+  return /Unknown export|ERR_PACKAGE_PATH_NOT_EXPORTED|is not exported|not defined by "exports"|Cannot find module '[^']*\/nailgun\.extensions(\.[cm]?[jt]s)?'/i
+    .test(text);
+}
+
+/**
+ * Whether an import error says that the module or package does not exist.
+ *
+ * @param error What `import()` rejected with.
+ * @returns `true` for a missing module, file or package.
+ */
+export function isModuleNotFoundError(error: unknown): boolean {
+  const text = error instanceof Error
+    ? `${error.name} ${error.message} ${String((error as { code?: unknown }).code)}`
+    : String(error);
+  return /Module not found|ERR_MODULE_NOT_FOUND|Could not find|not found in|Relative import path|Import ".*" not a dependency|NotFound|404/i
+    .test(text);
+}

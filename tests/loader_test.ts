@@ -1,0 +1,334 @@
+import assert from "node:assert/strict";
+import {
+  ExtensionConfigError,
+  ExtensionLoadError,
+  loadExtensions,
+  type LoadPhase,
+  type LoadResult,
+  VERSION,
+} from "../mod.ts";
+
+const fixtures = new URL("./fixtures/", import.meta.url).pathname;
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+async function loadFixtures(
+  specifiers: (string | { specifier: string })[],
+  options: Record<string, unknown> = {},
+): Promise<LoadResult> {
+  return await loadExtensions({
+    configFile: `${fixtures}extensions.json`,
+    config: { load: specifiers, discover: false, ...options },
+    services: { logger: quiet },
+  });
+}
+
+async function expectFailure(fixture: string, phase: LoadPhase, pattern: RegExp): Promise<void> {
+  const { manager, report } = await loadFixtures(["./good.ts", `./${fixture}`]);
+  assert.deepEqual(manager.names, ["good"], "the healthy extension still loads");
+  assert.equal(report.failed.length, 1, JSON.stringify(report.failed));
+  const [failure] = report.failed;
+  assert.equal(failure!.phase, phase);
+  assert.equal(failure!.source, `./${fixture}`);
+  assert.match(failure!.message, new RegExp(`^Cannot load extension "\\./${fixture}"`));
+  assert.match(failure!.message, pattern);
+}
+
+Deno.test("loadExtensions() loads a class and a plain object in config order", async () => {
+  const { manager, report } = await loadFixtures(["./plain_object.ts", "./good.ts"]);
+  assert.deepEqual(manager.names, ["plain", "good"]);
+  assert.deepEqual(report.loaded, [
+    {
+      name: "plain",
+      version: "2.0.0",
+      description: "A plain object that satisfies the contract.",
+      provides: [],
+      source: "./plain_object.ts",
+    },
+    {
+      name: "good",
+      version: "1.0.0",
+      description: "Records created nodes.",
+      provides: ["countNodes"],
+      source: "./good.ts",
+    },
+  ]);
+  assert.deepEqual(report.failed, []);
+});
+
+Deno.test("loadExtensions() reports each failure phase with the source and the field", async (t) => {
+  await t.step(
+    "import throws",
+    () =>
+      expectFailure("import_throws.ts", "import", /importing it threw: database driver missing/),
+  );
+  await t.step(
+    "constructor throws",
+    () =>
+      expectFailure(
+        "constructor_throws.ts",
+        "import",
+        /its constructor threw: .*boom in constructor/,
+      ),
+  );
+  await t.step(
+    "no default export",
+    () =>
+      expectFailure("no_default.ts", "validate", /no default export.*it exports Extension, name/),
+  );
+  await t.step(
+    "missing name",
+    () =>
+      expectFailure(
+        "no_name.ts",
+        "validate",
+        /"name" must be a string.*: current value is undefined$/,
+      ),
+  );
+  await t.step("invalid name", () =>
+    expectFailure(
+      "bad_name.ts",
+      "validate",
+      /"name" must start with a lowercase letter.*: current value is "Drop Table"$/,
+    ));
+  await t.step("invalid version", () =>
+    expectFailure(
+      "bad_version.ts",
+      "validate",
+      /"version" must be a semantic version such as "1\.0\.0": current value is "one"$/,
+    ));
+  await t.step(
+    "empty description",
+    () => expectFailure("empty_description.ts", "validate", /"description" must be a sentence/),
+  );
+  await t.step(
+    "provides a call it lacks",
+    () =>
+      expectFailure(
+        "provides_missing_method.ts",
+        "validate",
+        /"provides\[0\]" names a call.*"getVolumes"/,
+      ),
+  );
+  await t.step("duplicate name names both sources", () =>
+    expectFailure(
+      "duplicate_good.ts",
+      "conflict",
+      /the name "good" is already taken by the extension from "\.\/good\.ts"/,
+    ));
+  await t.step("a call with two providers names both", () =>
+    expectFailure(
+      "second_provider.ts",
+      "conflict",
+      /the call "countNodes" of "second" is already provided by "good"/,
+    ));
+  await t.step("hostVersion mismatch names both versions", () =>
+    expectFailure(
+      "host_mismatch.ts",
+      "host-version",
+      new RegExp(
+        `"hostVersion" is "\\^9\\.0\\.0" but this host runs @nailgun/extensions ${VERSION}`,
+      ),
+    ));
+  await t.step(
+    "setup throws",
+    () =>
+      expectFailure(
+        "setup_throws.ts",
+        "setup",
+        /setup\(\) of "brokensetup" failed: cannot reach the message bus/,
+      ),
+  );
+  await t.step(
+    "missing file",
+    () => expectFailure("missing.ts", "resolve", /the file ".*\/missing\.ts" does not exist/),
+  );
+});
+
+Deno.test("loadExtensions() reports a module whose own import is missing as an import failure", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/nested.ts`,
+      'import "./gone.ts";\nexport default { name: "nested", version: "1.0.0", description: "x" };\n',
+    );
+    const { report } = await loadExtensions({
+      configFile: `${dir}/extensions.json`,
+      config: { load: ["./nested.ts"], discover: false },
+      services: { logger: quiet },
+    });
+    assert.equal(report.failed[0]?.phase, "import");
+    assert.match(report.failed[0]!.message, /gone\.ts/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() reports an unknown bare specifier in phase resolve", async () => {
+  const { report } = await loadFixtures(["@acme/unknown"]);
+  assert.equal(report.failed[0]?.phase, "resolve");
+  assert.match(
+    report.failed[0]!.message,
+    /^Cannot load extension "@acme\/unknown": it is not a path, a jsr: or npm: specifier, nor a key of the import map/,
+  );
+});
+
+Deno.test("loadExtensions() in strict mode rejects when any extension fails", async () => {
+  await assert.rejects(
+    () => loadFixtures(["./good.ts", "./bad_version.ts"], { strict: true }),
+    (error: unknown) => {
+      assert.ok(error instanceof ExtensionLoadError);
+      assert.equal(error.phase, "validate");
+      assert.match(
+        error.message,
+        /^Cannot start in strict mode: 1 extension\(s\) failed to load: .*"version"/,
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("loadExtensions() skips what the config excludes, by source or by name", async () => {
+  const { manager, report } = await loadFixtures(["./good.ts", "./plain_object.ts"], {
+    exclude: ["plain"],
+  });
+  assert.deepEqual(manager.names, ["good"]);
+  assert.deepEqual(report.skipped, [{
+    source: "./plain_object.ts",
+    reason: 'the extension "plain" is excluded by the config',
+  }]);
+});
+
+Deno.test("loadExtensions() runs setup in order and gives each extension its settings", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const order: string[] = [];
+    (globalThis as Record<string, unknown>).__setupOrder = order;
+    for (const name of ["alpha", "beta"]) {
+      await Deno.writeTextFile(
+        `${dir}/${name}.ts`,
+        `export default class {
+          name = "${name}"; version = "1.0.0"; description = "Set up in order.";
+          constructor(context) { this.context = context; }
+          setup(context) { globalThis.__setupOrder.push(this.name + ":" + context.settings.color); }
+          teardown() { globalThis.__setupOrder.push("down:" + this.name); }
+        }`,
+      );
+    }
+    const { manager } = await loadExtensions({
+      configFile: `${dir}/extensions.json`,
+      config: {
+        load: ["./alpha.ts", "./beta.ts"],
+        discover: false,
+        settings: { alpha: { color: "red" }, beta: { color: "blue" } },
+      },
+      services: { logger: quiet },
+    });
+    assert.deepEqual(order, ["alpha:red", "beta:blue"]);
+    await manager.teardown();
+    assert.deepEqual(order.slice(2), ["down:beta", "down:alpha"]);
+  } finally {
+    delete (globalThis as Record<string, unknown>).__setupOrder;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() refuses a route that collides with a reserved or earlier route", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const route = (path: string) =>
+      `{ method: "GET", path: "${path}", handler: () => new Response("x") }`;
+    await Deno.writeTextFile(
+      `${dir}/first.ts`,
+      `export default { name: "first", version: "1.0.0", description: "d", routes: [${
+        route("/first/items/")
+      }] };`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/second.ts`,
+      `export default { name: "second", version: "1.0.0", description: "d", routes: [${
+        route("/first/:id")
+      }] };`,
+    );
+    await Deno.writeTextFile(
+      `${dir}/third.ts`,
+      `export default { name: "third", version: "1.0.0", description: "d", routes: [${
+        route("/nodes/summary/")
+      }] };`,
+    );
+    const { manager, report } = await loadExtensions({
+      configFile: `${dir}/extensions.json`,
+      config: { load: ["./first.ts", "./second.ts", "./third.ts"], discover: false },
+      services: { logger: quiet },
+      reservedRoutes: [{ method: "GET", path: "/nodes/:id/" }],
+    });
+    assert.deepEqual(manager.names, ["first"]);
+    assert.deepEqual(report.failed.map((f) => [f.name, f.phase]), [
+      ["second", "conflict"],
+      ["third", "conflict"],
+    ]);
+    assert.match(
+      report.failed[0]!.message,
+      /"GET \/first\/:id" of "second" collides with "GET \/first\/items\/" of "first"/,
+    );
+    assert.match(report.failed[1]!.message, /collides with "GET \/nodes\/:id\/" of the core API/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() reads extensions.json and resolves paths relative to it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/ext`);
+    await Deno.writeTextFile(
+      `${dir}/ext/hello.ts`,
+      'export default { name: "hello", version: "1.0.0", description: "Hi." };',
+    );
+    await Deno.writeTextFile(
+      `${dir}/extensions.json`,
+      '{ "nailgun.extensions": ["./ext/hello.ts"] }',
+    );
+    const { manager } = await loadExtensions({
+      configFile: `${dir}/extensions.json`,
+      services: { logger: quiet },
+    });
+    assert.deepEqual(manager.names, ["hello"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() rejects a malformed config file with its line and column", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/extensions.json`,
+      '{\n  "nailgun.extensions": [\n    "./a.ts",,\n  ]\n}\n',
+    );
+    await assert.rejects(
+      () => loadExtensions({ configFile: `${dir}/extensions.json` }),
+      (error: unknown) => {
+        assert.ok(error instanceof ExtensionConfigError);
+        assert.equal(error.line, 3);
+        assert.equal(error.column, 14);
+        assert.match(
+          error.message,
+          /^Cannot read extensions config ".*extensions\.json": invalid JSON at line 3, column 14/,
+        );
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() rejects an explicit config file that does not exist", async () => {
+  await assert.rejects(
+    () => loadExtensions({ configFile: "/nonexistent/extensions.json" }),
+    (error: unknown) =>
+      error instanceof ExtensionConfigError &&
+      error.message ===
+        'Cannot read extensions config "/nonexistent/extensions.json": the file does not exist',
+  );
+});
