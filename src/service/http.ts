@@ -1,0 +1,161 @@
+/**
+ * HTTP helpers of the reference Nailgun: JSON answers, errors that carry
+ * their status, and request bodies read with a size limit.
+ *
+ * @module
+ */
+
+/** The largest request body the service reads, in bytes (1 MiB). */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * An error that answers a request: its status and JSON body
+ * `{"message": …, …extra}`.
+ *
+ * @example
+ * ```ts
+ * import { HttpError } from "./http.ts";
+ * import assert from "node:assert/strict";
+ * const error = new HttpError(404, "Cannot find node 7: it does not exist");
+ * assert.equal(error.toResponse().status, 404);
+ * ```
+ */
+export class HttpError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+  /** Members of the JSON body beside `message`, e.g. `field`. */
+  readonly extra: Record<string, unknown>;
+  /** Headers of the answer, e.g. `Allow`. */
+  readonly headers: Record<string, string>;
+
+  /**
+   * @param status The HTTP status.
+   * @param message What is wrong.
+   * @param extra Members of the JSON body beside `message`.
+   * @param headers Headers of the answer.
+   */
+  constructor(
+    status: number,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.extra = extra;
+    this.headers = headers;
+  }
+
+  /**
+   * The answer this error stands for.
+   *
+   * @returns A JSON response with the status, the message and the extra members.
+   */
+  toResponse(): Response {
+    return json({ message: this.message, ...this.extra }, this.status, this.headers);
+  }
+}
+
+/**
+ * A JSON answer.
+ *
+ * @param body What to send.
+ * @param status The HTTP status; default 200.
+ * @param headers More headers.
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { json } from "./http.ts";
+ * import assert from "node:assert/strict";
+ * const response = json({ ok: true }, 201);
+ * assert.equal(response.headers.get("content-type"), "application/json");
+ * assert.deepEqual(await response.json(), { ok: true });
+ * ```
+ */
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/**
+ * An empty answer, e.g. to a DELETE.
+ *
+ * @returns A 204 response.
+ */
+export function noContent(): Response {
+  return new Response(null, { status: 204 });
+}
+
+/**
+ * Reads a JSON request body of at most `limit` bytes.
+ *
+ * @param request The request.
+ * @param limit The largest body accepted, in bytes.
+ * @returns The parsed body; `undefined` when it is empty.
+ * @throws {HttpError} 413 when the body is larger than `limit`, 400 when it is not JSON.
+ *
+ * @example
+ * ```ts
+ * import { readJsonBody } from "./http.ts";
+ * import assert from "node:assert/strict";
+ * const request = new Request("http://localhost/", { method: "POST", body: '{"mac": "x"}' });
+ * assert.deepEqual(await readJsonBody(request, 1024), { mac: "x" });
+ * ```
+ */
+export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
+  const tooLarge = () =>
+    new HttpError(
+      413,
+      `Cannot read the request body: it is larger than the limit of ${limit} bytes`,
+      { field: "body" },
+    );
+  const declared = Number(request.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > limit) {
+    await request.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (!request.body) return undefined;
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "Cannot read the request body: it is not UTF-8 text", {
+      field: "body",
+    });
+  }
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(
+      400,
+      `Cannot read the request body: it is not valid JSON: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { field: "body" },
+    );
+  }
+}

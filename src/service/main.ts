@@ -1,0 +1,209 @@
+/**
+ * `deno task run`: starts the reference Nailgun. It opens the database
+ * (`DATABASE_URL`, default `.nailgun/nailgun.db`), brings the core schema up
+ * to date, loads the extensions of `extensions.json` (`EXTENSIONS_CONFIG`)
+ * and of the import map, applies their migrations, prints the load report
+ * and serves on `HOST`:`PORT` (default 127.0.0.1:8000). SIGINT or SIGTERM
+ * stops it gracefully: no new connections, in-flight requests finish,
+ * extensions are torn down in reverse order, the database is closed.
+ *
+ * @module
+ */
+import { describeError } from "../errors.ts";
+import type { Logger } from "../extension.ts";
+import { loadExtensions, type LoadReport, type ModuleNamespace } from "../loader.ts";
+import type { ExtensionManager } from "../manager.ts";
+import { CORE_ROUTES, createNailgun } from "./app.ts";
+import { createLogger, isLogLevel } from "./logger.ts";
+import { openStore, parseDatabaseUrl, redact } from "./store/open_store.ts";
+import type { Store } from "./store/store.ts";
+import { formatLoadReport } from "./report_table.ts";
+
+/** Options of {@linkcode startNailgun}. */
+export interface StartOptions {
+  /** The port; `0` picks a free one; default 8000. */
+  port?: number;
+  /** The address to listen on; default `127.0.0.1`. */
+  hostname?: string;
+  /** The database URL (see `parseDatabaseUrl`); default `.nailgun/nailgun.db`. */
+  databaseUrl?: string;
+  /** The `extensions.json` file; default `./extensions.json` (none if it does not exist). */
+  configFile?: string;
+  /**
+   * Imports an extension module. main.ts passes its own `import()`, so that
+   * bare specifiers resolve with the import map of the project it runs in.
+   */
+  importModule?: (specifier: string) => Promise<ModuleNamespace>;
+  /** Any load failure stops the start (overrides the config's `strict`). */
+  strict?: boolean;
+  /** The service log; default a console logger. */
+  logger?: Logger;
+  /** The largest request body accepted, in bytes; default 1 MiB. */
+  bodyLimit?: number;
+}
+
+/** A running service. */
+export interface RunningNailgun {
+  /** The base URL, e.g. `http://127.0.0.1:8000`. */
+  readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
+  /** The database. */
+  readonly store: Store;
+  /** The loaded extensions. */
+  readonly manager: ExtensionManager;
+  /** What loading did. */
+  readonly report: LoadReport;
+  /** Stops it: no new connections, in-flight requests finish, teardown in reverse order, database closed. */
+  shutdown(): Promise<void>;
+  /** Settles when the service has stopped. */
+  readonly finished: Promise<void>;
+}
+
+const defaultImport = (specifier: string): Promise<ModuleNamespace> => import(specifier);
+
+/**
+ * Starts the service: database, core schema, extensions (with their
+ * migrations), HTTP server.
+ *
+ * @param options Port, database, config and log.
+ * @returns The running service.
+ * @throws {ExtensionConfigError} When `extensions.json` is malformed.
+ * @throws {ExtensionLoadError} In strict mode, when an extension failed to load.
+ * @throws {Error} When the database cannot be opened or the port is taken.
+ *
+ * @example Start on a free port with an in-memory database
+ * ```ts
+ * import { startNailgun } from "./main.ts";
+ * import { createLogger, isLogLevel } from "./logger.ts";
+ * import assert from "node:assert/strict";
+ * const service = await startNailgun({
+ *   port: 0,
+ *   databaseUrl: ":memory:",
+ *   configFile: await Deno.makeTempFile({ suffix: ".json" }).then(async (file) => {
+ *     await Deno.writeTextFile(file, '{ "nailgun.extensions": [] }');
+ *     return file;
+ *   }),
+ *   logger: createLogger({ level: "silent" }),
+ * });
+ * try {
+ *   const response = await fetch(`${service.url}/api/v1/version/`);
+ *   assert.equal((await response.json()).api, "1");
+ * } finally {
+ *   await service.shutdown();
+ * }
+ * ```
+ */
+export async function startNailgun(options: StartOptions = {}): Promise<RunningNailgun> {
+  const logger = options.logger ?? createLogger();
+  const store = await openStore(options.databaseUrl);
+  let manager: ExtensionManager | undefined;
+  try {
+    await store.migrateCore();
+    const loaded = await loadExtensions({
+      configFile: options.configFile,
+      importModule: options.importModule ?? defaultImport,
+      services: { logger, database: store.database },
+      reservedRoutes: CORE_ROUTES,
+      migrate: (extension, source) => store.migrateExtension(extension, source),
+      strict: options.strict,
+    });
+    manager = loaded.manager;
+    const { report, config } = loaded;
+    const app = createNailgun({
+      store,
+      manager,
+      report,
+      config,
+      logger,
+      bodyLimit: options.bodyLimit,
+    });
+    const hostname = options.hostname ?? "127.0.0.1";
+    const server = Deno.serve({
+      port: options.port ?? 8000,
+      hostname,
+      onListen: () => {},
+      handler: app.handler,
+    });
+    const { port } = server.addr as Deno.NetAddr;
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    const running = manager;
+    let stopping: Promise<void> | undefined;
+    const shutdown = (): Promise<void> =>
+      stopping ??= (async () => {
+        await server.shutdown();
+        await running.teardown(); // logs each failure itself
+        await store.close();
+        logger.info("stopped");
+      })();
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      store,
+      manager,
+      report,
+      shutdown,
+      get finished() {
+        return server.finished.then(() => stopping);
+      },
+    };
+  } catch (error) {
+    await manager?.teardown();
+    await store.close();
+    throw error;
+  }
+}
+
+async function main(): Promise<number> {
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const level = env("LOG_LEVEL");
+  const logger = createLogger({ level: isLogLevel(level) ? level : "info" });
+  const portText = env("PORT") ?? "8000";
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(
+      `Cannot start Nailgun: PORT must be a port number: current value is "${portText}"`,
+    );
+    return 1;
+  }
+  const databaseUrl = env("DATABASE_URL");
+  let service: RunningNailgun;
+  try {
+    const location = parseDatabaseUrl(databaseUrl);
+    logger.info(
+      `database: ${location.dialect === "sqlite" ? location.path : redact(location.url)}`,
+    );
+    service = await startNailgun({
+      port,
+      hostname: env("HOST") ?? "127.0.0.1",
+      databaseUrl,
+      configFile: env("EXTENSIONS_CONFIG"),
+      logger,
+    });
+  } catch (error) {
+    console.error(`Cannot start Nailgun: ${describeError(error)}`);
+    return 1;
+  }
+  console.log(formatLoadReport(service.report));
+  logger.info(`Nailgun listening on ${service.url}/api/v1/`);
+  let signals = 0;
+  const stop = (signal: Deno.Signal) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`${signal} again: exiting without waiting`);
+      Deno.exit(1);
+    }
+    logger.info(`${signal}: shutting down`);
+    service.shutdown().catch((error) => logger.error(`shutdown failed: ${describeError(error)}`));
+  };
+  const onInt = () => stop("SIGINT");
+  const onTerm = () => stop("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  await service.finished;
+  Deno.removeSignalListener("SIGINT", onInt);
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,94 @@
+// What every core route handler receives, and the lookups they share.
+import type { Logger } from "../../extension.ts";
+import type { LoadReport } from "../../loader.ts";
+import type { ExtensionManager } from "../../manager.ts";
+import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
+import type { RouteSignature } from "../../routes.ts";
+import { HttpError, readJsonBody } from "../http.ts";
+import type { Store } from "../store/store.ts";
+
+/** What the service holds while it serves. */
+export interface ServiceState {
+  /** The database. */
+  readonly store: Store;
+  /** The loaded extensions. */
+  readonly manager: ExtensionManager;
+  /** What loading did. */
+  readonly report: LoadReport;
+  /** Extensions enabled on a new cluster that names none (only loaded ones). */
+  readonly clusterDefaults: readonly string[];
+  /** The service log. */
+  readonly logger: Logger;
+  /** The largest request body accepted, in bytes. */
+  readonly bodyLimit: number;
+}
+
+/** One request to a core route. */
+export interface CoreCall {
+  /** The request. */
+  readonly request: Request;
+  /** The `:name` parts of the path. */
+  readonly params: Record<string, string>;
+  /** The parsed URL. */
+  readonly url: URL;
+  /** What the service holds. */
+  readonly state: ServiceState;
+}
+
+/** A core route: its signature (for collision checks) and its handler. */
+export interface CoreRoute extends RouteSignature {
+  /** Answers the request. */
+  handle(call: CoreCall): Promise<Response>;
+}
+
+/** Reads the JSON body of a call within the size limit. */
+export function bodyOf(call: CoreCall): Promise<unknown> {
+  return readJsonBody(call.request, call.state.bodyLimit);
+}
+
+/** The numeric id in the path; a path whose id is not a positive integer names nothing (404). */
+export function idParam(call: CoreCall, what: string, name = "id"): number {
+  const raw = call.params[name] ?? "";
+  if (!/^[1-9][0-9]{0,14}$/.test(raw)) {
+    throw new HttpError(404, `Cannot find ${what} "${raw}": an id is a positive whole number`);
+  }
+  return Number(raw);
+}
+
+/** The cluster of the path, or a 404. */
+export async function clusterOf(call: CoreCall, name = "id"): Promise<Cluster> {
+  const id = idParam(call, "cluster", name);
+  const cluster = await call.state.store.getCluster(id);
+  if (!cluster) throw notFound("cluster", id);
+  return cluster;
+}
+
+/** The node of the path, or a 404. */
+export async function nodeOf(call: CoreCall): Promise<Node> {
+  const id = idParam(call, "node");
+  const node = await call.state.store.getNode(id);
+  if (!node) throw notFound("node", id);
+  return node;
+}
+
+/** The node group of the path, or a 404. */
+export async function nodeGroupOf(call: CoreCall): Promise<NodeGroup> {
+  const id = idParam(call, "node group");
+  const group = await call.state.store.getNodeGroup(id);
+  if (!group) throw notFound("node group", id);
+  return group;
+}
+
+/** The 404 of an unknown id. */
+export function notFound(what: string, id: number): HttpError {
+  return new HttpError(404, `Cannot find ${what} ${id}: it does not exist`);
+}
+
+/** A 400 answer naming a field. */
+export function badField(action: string, field: string, reason: string, value: unknown): HttpError {
+  return new HttpError(
+    400,
+    `Cannot ${action}: "${field}" ${reason}: current value is ${JSON.stringify(value)}`,
+    { field },
+  );
+}

@@ -1,0 +1,152 @@
+// Nodes: list, create, read, update, delete, bulk delete, reset
+// (onNodeCreate, onNodeUpdate, onRemoveNodeFromCluster, onNodeDelete,
+// onNodeCollectionDelete, onNodeReset).
+import type { Node } from "../../payloads.ts";
+import { HttpError, json, noContent } from "../http.ts";
+import { ClusterFilterQuery, NodeCreateBody, NodeIdsQuery, NodeUpdateBody } from "../schemas.ts";
+import type { NodePatch } from "../store/store.ts";
+import { parseBody, parseQuery } from "../validation.ts";
+import { badField, bodyOf, type CoreCall, type CoreRoute, nodeOf, notFound } from "./_route.ts";
+
+/** Checks that the cluster and the node group a node is put in exist and match. */
+async function assertPlacement(
+  call: CoreCall,
+  action: string,
+  clusterId: number | null,
+  groupId: number | null | undefined,
+  clusterGiven: boolean,
+): Promise<void> {
+  const { store } = call.state;
+  if (clusterGiven && clusterId !== null && !(await store.getCluster(clusterId))) {
+    throw badField(action, "cluster_id", "must be the id of an existing cluster", clusterId);
+  }
+  if (groupId === null || groupId === undefined) return;
+  const group = await store.getNodeGroup(groupId);
+  if (!group) {
+    throw badField(action, "group_id", "must be the id of an existing node group", groupId);
+  }
+  if (group.cluster_id !== clusterId) {
+    throw badField(
+      action,
+      "group_id",
+      `must be a node group of the node's cluster (node group ${groupId} belongs to cluster ${group.cluster_id}, the node to ${
+        clusterId ?? "none"
+      })`,
+      groupId,
+    );
+  }
+}
+
+async function listNodes(call: CoreCall): Promise<Response> {
+  const query = parseQuery(ClusterFilterQuery, call.url, "list nodes");
+  return json(await call.state.store.listNodes({ cluster_id: query.cluster_id }));
+}
+
+async function createNode(call: CoreCall): Promise<Response> {
+  const action = "create node";
+  const data = parseBody(NodeCreateBody, await bodyOf(call), action);
+  const clusterId = data.cluster_id ?? null;
+  await assertPlacement(call, action, clusterId, data.group_id, true);
+  const { store, manager } = call.state;
+  const node = await store.createNode(data);
+  await manager.notify("onNodeCreate", node);
+  return json(node, 201);
+}
+
+async function updateNode(call: CoreCall): Promise<Response> {
+  const node = await nodeOf(call);
+  const action = `update node ${node.id}`;
+  const { id, ...body } = parseBody(NodeUpdateBody, await bodyOf(call), action);
+  if (id !== undefined && id !== node.id) {
+    throw badField(action, "id", `must be the id in the path (${node.id})`, id);
+  }
+  const patch: NodePatch = { ...body };
+  let clusterId = node.cluster_id;
+  let removed = false;
+  if (body.cluster_id !== undefined && body.cluster_id !== node.cluster_id) {
+    if (body.cluster_id === null) {
+      // Nailgun's remove_from_cluster: the node goes back to the pool.
+      removed = true;
+      Object.assign(patch, {
+        group_id: null,
+        roles: [],
+        pending_roles: [],
+        pending_addition: false,
+        pending_deletion: false,
+      });
+    } else if (node.cluster_id !== null) {
+      throw badField(
+        action,
+        "cluster_id",
+        `cannot move the node from cluster ${node.cluster_id} to another: set it to null first`,
+        body.cluster_id,
+      );
+    } else {
+      patch.pending_addition = body.pending_addition ?? true;
+    }
+    clusterId = body.cluster_id;
+  }
+  const groupId = removed ? null : body.group_id;
+  await assertPlacement(call, action, clusterId, groupId, body.cluster_id !== undefined);
+  const { store, manager } = call.state;
+  const updated = await store.updateNode(node.id, patch);
+  if (!updated) throw notFound("node", node.id);
+  if (removed) await manager.notify("onRemoveNodeFromCluster", structuredClone(updated));
+  await manager.notify("onNodeUpdate", updated);
+  return json(updated);
+}
+
+async function deleteNode(call: CoreCall): Promise<Response> {
+  const node = await nodeOf(call);
+  const { store, manager } = call.state;
+  const deleted = await store.deleteNode(node.id);
+  if (!deleted) throw notFound("node", node.id);
+  await manager.notify("onNodeDelete", deleted);
+  return noContent();
+}
+
+async function deleteNodes(call: CoreCall): Promise<Response> {
+  const { ids } = parseQuery(NodeIdsQuery, call.url, "delete nodes");
+  const { store, manager } = call.state;
+  const unique = [...new Set(ids)];
+  const missing: number[] = [];
+  for (const id of unique) if (!(await store.getNode(id))) missing.push(id);
+  if (missing.length > 0) {
+    throw new HttpError(
+      404,
+      `Cannot delete nodes: ${missing.length === 1 ? "node" : "nodes"} ${missing.join(", ")} ${
+        missing.length === 1 ? "does" : "do"
+      } not exist: nothing was deleted`,
+      { field: "ids", missing },
+    );
+  }
+  const deleted: Node[] = await store.deleteNodes(unique);
+  await manager.notify("onNodeCollectionDelete", deleted.map((node) => node.id));
+  return noContent();
+}
+
+async function resetNode(call: CoreCall): Promise<Response> {
+  const node = await nodeOf(call);
+  const { store, manager } = call.state;
+  const updated = await store.updateNode(node.id, {
+    status: "discover",
+    roles: [],
+    pending_roles: [...new Set([...node.pending_roles, ...node.roles])],
+    pending_addition: node.cluster_id !== null,
+    pending_deletion: false,
+  });
+  if (!updated) throw notFound("node", node.id);
+  await manager.notify("onNodeReset", updated);
+  return json(updated);
+}
+
+/** The node routes. */
+export const NODE_ROUTES: readonly CoreRoute[] = [
+  { method: "GET", path: "/nodes/", handle: listNodes },
+  { method: "POST", path: "/nodes/", handle: createNode },
+  { method: "DELETE", path: "/nodes/", handle: deleteNodes },
+  { method: "GET", path: "/nodes/:id/", handle: async (call) => json(await nodeOf(call)) },
+  { method: "PUT", path: "/nodes/:id/", handle: updateNode },
+  { method: "DELETE", path: "/nodes/:id/", handle: deleteNode },
+  { method: "POST", path: "/nodes/:id/reset/", handle: resetNode },
+];
