@@ -1,0 +1,124 @@
+// The same SQL on PostgreSQL: runs when NAILGUN_TEST_POSTGRES_URL points at a
+// server (`export NAILGUN_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)"`, as
+// `deno task test` does), in a database made for the test and dropped after it.
+import assert from "node:assert/strict";
+import postgres from "npm:postgres@3.4.9";
+import {
+  BoundContext,
+  type ExtensionDatabase,
+  ExtensionManager,
+  ExtensionVetoError,
+  instantiateExtension,
+  type Node,
+} from "@nailgun/extensions";
+import * as volumeManagerModule from "./mod.ts";
+import { NodeVolumesTable } from "./mod.ts";
+
+const baseUrl = Deno.env.get("NAILGUN_TEST_POSTGRES_URL");
+
+/** `ExtensionDatabase` over one PostgreSQL connection; `?` placeholders become `$n`. */
+function postgresDatabase(sql: postgres.Sql): ExtensionDatabase {
+  const numbered = (text: string) => {
+    let index = 0;
+    return text.replace(/\?/g, () => `$${++index}`);
+  };
+  return {
+    dialect: "postgres",
+    async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+      return [
+        ...await sql.unsafe(numbered(text), params as postgres.ParameterOrJSON<never>[]),
+      ] as T[];
+    },
+    async execute(text: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
+      const result = await sql.unsafe(numbered(text), params as postgres.ParameterOrJSON<never>[]);
+      return { changes: result.count ?? 0 };
+    },
+  };
+}
+
+async function withDatabase(fn: (database: ExtensionDatabase) => Promise<void>): Promise<void> {
+  const name = `volume_manager_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const admin = postgres(baseUrl!, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const url = new URL(baseUrl!);
+  url.pathname = `/${name}`;
+  const sql = postgres(url.href, { max: 1, onnotice: () => {} });
+  try {
+    await fn(postgresDatabase(sql));
+  } finally {
+    await sql.end();
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+function node(id: number, changes: Partial<Node> = {}): Node {
+  return {
+    id,
+    uuid: `uuid-${id}`,
+    mac: `52:54:00:00:00:0${id}`,
+    name: `node-${id}`,
+    hostname: `node-${id}`,
+    status: "discover",
+    cluster_id: 1,
+    group_id: null,
+    roles: [],
+    pending_roles: [],
+    pending_addition: false,
+    pending_deletion: false,
+    online: true,
+    meta: { disks: [{ name: "sda", size: 40 * 1024 ** 3 }] },
+    ...changes,
+  };
+}
+
+Deno.test({
+  name: "VolumeManager keeps layouts, serves routes and vetoes on PostgreSQL",
+  ignore: baseUrl === undefined,
+  fn: () =>
+    withDatabase(async (database) => {
+      const context = new BoundContext("./mod.ts", { database, logger: console });
+      const extension = instantiateExtension(volumeManagerModule, "./mod.ts", context);
+      context.bind(extension.name);
+      for (const migration of extension.migrations!) await migration.up(database);
+      const manager = new ExtensionManager([{ extension, source: "./mod.ts" }]);
+
+      for (const id of [1, 2, 3]) {
+        const result = await manager.notify("onNodeCreate", node(id, { roles: ["controller"] }));
+        assert.deepEqual(result.failures, []);
+      }
+      const table = new NodeVolumesTable(database);
+      assert.deepEqual(await table.get(1), [
+        { name: "sda", size: 40960, volumes: [{ name: "os", size: 40960 }] },
+      ]);
+
+      const put = extension.routes!.find((route) => route.method === "PUT")!;
+      const url = new URL("http://nailgun.test/api/v1/nodes/1/disks/");
+      const layout = [{ name: "sda", size: 40960, volumes: [{ name: "os", size: 20480 }] }];
+      const response = await put.handler(
+        new Request(url, { method: "PUT", body: JSON.stringify(layout) }),
+        { params: { node_id: "1" }, url },
+      );
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+      assert.deepEqual(await manager.call("getNodeVolumes", 1), layout, "the upsert replaced it");
+
+      const cluster = {
+        id: 1,
+        name: "prod",
+        mode: "ha_compact",
+        status: "new" as const,
+        release: "liberty-8.0",
+        extensions: ["volume_manager"],
+        attributes: {},
+      };
+      await assert.rejects(
+        manager.check("onBeforeDeploymentCheck", cluster, [node(1, { roles: ["controller"] })]),
+        ExtensionVetoError,
+      );
+
+      await manager.notify("onNodeCollectionDelete", [1, 2]);
+      assert.equal(await table.get(1), undefined);
+      assert.equal(await table.delete([3, 4]), 1);
+    }),
+});
