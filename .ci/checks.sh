@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # Every check of the project: the README's test command (`deno task test`).
+# It brings up what the tests need (a loopback Verdaccio, the local PostgreSQL)
+# and runs the REST suite on both stores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "format";       deno fmt --check
-step "lint";         deno lint
-step "type check";   deno check mod.ts src/ tests/ examples/ benchmarks/
-step "doc lint";     deno doc --lint mod.ts
-step "tests";        deno test -A --unstable-worker-options --doc --parallel README.md mod.ts src/ tests/ examples/
+step "format";          deno fmt --check
+step "lint";            deno lint
+step "type check";      deno check mod.ts src/ tests/ examples/ benchmarks/
+step "doc lint";        deno doc --lint mod.ts
+
+step "test services"
+bash tests/_registry/install_verdaccio.sh
+if [ -z "${NAILGUN_TEST_POSTGRES_URL:-}" ]; then
+  NAILGUN_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)"
+fi
+export NAILGUN_TEST_POSTGRES_URL
+
+step "tests (REST suite on SQLite)"
+deno test -A --unstable-worker-options --doc --parallel README.md mod.ts src/ tests/ examples/
+step "REST suite on PostgreSQL"
+NAILGUN_TEST_STORE=postgres deno test -A --unstable-worker-options --parallel tests/service_*_test.ts
 step "publish dry run"; deno publish --dry-run --allow-dirty

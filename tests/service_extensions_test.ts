@@ -3,6 +3,7 @@
 // failing handlers, teardown in reverse order, and the log.
 import assert from "node:assert/strict";
 import type { Store } from "../src/service/store/store.ts";
+import { removeProject } from "./_postgres/store_choice.ts";
 import { tornDown } from "./_service/fixtures/_recorder.ts";
 import { mac, withNailgun } from "./_service/harness.ts";
 
@@ -128,7 +129,7 @@ Deno.test("stop and start again on the same database: data and extension tables 
       );
     });
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await removeProject(dir);
   }
 });
 

@@ -236,7 +236,7 @@ Deno.test("runCli() migrations lists the applied and pending steps; migrate appl
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /the database does not exist/);
 
-    await withNailgun({ dir, load: [] }, async () => {});
+    await withNailgun({ dir, load: [], databaseUrl: database }, async () => {});
     await writeConfig(dir, { load: ["counter"] });
     const pending = await runCli(["migrations", "--json", "--config", config], env);
     assert.equal(pending.code, 0, pending.stderr);

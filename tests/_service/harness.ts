@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "../../mod.ts";
 import { createLogger } from "../../src/service/logger.ts";
 import { type RunningNailgun, startNailgun } from "../../src/service/main.ts";
+import { databaseFor } from "../_postgres/store_choice.ts";
 
 /** The directory of the fixture extensions. */
 export const FIXTURES: string = new URL("./fixtures/", import.meta.url).pathname;
@@ -89,12 +90,13 @@ export async function withNailgun(
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "nailgun_service_" });
   const logs: string[] = [];
   const logger: Logger = createLogger({ write: (line) => logs.push(line), timestamps: false });
+  const database = options.databaseUrl === undefined ? await databaseFor(dir) : undefined;
   try {
     const configFile = await writeConfig(dir, options);
     const service = await startNailgun({
       port: 0,
       hostname: "127.0.0.1",
-      databaseUrl: options.databaseUrl ?? testDatabaseUrl(dir),
+      databaseUrl: options.databaseUrl ?? database!.url,
       configFile,
       logger,
       bodyLimit: options.bodyLimit,
@@ -105,7 +107,10 @@ export async function withNailgun(
       await service.shutdown();
     }
   } finally {
-    if (!options.keep && !options.dir) await Deno.remove(dir, { recursive: true });
+    if (!options.keep && !options.dir) {
+      await database?.drop();
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * Translation of the `?` placeholders that extensions write (in both
- * dialects) into PostgreSQL's numbered `$1..$n`, leaving alone every `?`
- * inside a string literal, a quoted identifier, a dollar-quoted body or a
- * comment.
+ * The SQL that extensions write, made ready for PostgreSQL: `?` placeholders
+ * (the same in both dialects) become `$1..$n`, and a script becomes its
+ * statements. Anything inside a string literal, a quoted identifier, a
+ * dollar-quoted body or a comment is left alone.
  *
  * @module
  */
@@ -15,21 +15,28 @@ export interface NumberedStatement {
   count: number;
 }
 
+/** A run of SQL text: code, or something quoted or commented out. */
+interface Token {
+  kind: "code" | "quoted" | "comment";
+  text: string;
+}
+
 const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
 
 /**
  * Replaces each `?` placeholder of a statement by `$1`, `$2`, … in order.
  * A `?` inside `'…'` (with `''` escapes, and `\'` in `E'…'`), `"…"`,
- * `$tag$…$tag$`, `-- …` or `/* … *\/` (nested) is text, not a placeholder.
- * PostgreSQL's jsonb operators `?`, `?|` and `?&` cannot be written with
- * placeholders: use `jsonb_exists`, `jsonb_exists_any`, `jsonb_exists_all`.
+ * `$tag$…$tag$`, `-- …` or a (nested) block comment is text, not a
+ * placeholder. PostgreSQL's jsonb operators `?`, `?|` and `?&` cannot be
+ * written where placeholders are used: use `jsonb_exists`,
+ * `jsonb_exists_any` and `jsonb_exists_all`.
  *
  * @param sql A statement with `?` placeholders.
  * @returns The statement with numbered placeholders and their count.
  *
  * @example
  * ```ts
- * import { numberPlaceholders } from "./_postgres_placeholders.ts";
+ * import { numberPlaceholders } from "./_postgres_sql.ts";
  * import assert from "node:assert/strict";
  * const { text, count } = numberPlaceholders("SELECT '?' AS q, a FROM t WHERE a = ? AND b = ?");
  * assert.equal(text, "SELECT '?' AS q, a FROM t WHERE a = $1 AND b = $2");
@@ -37,51 +44,107 @@ const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
  * ```
  */
 export function numberPlaceholders(sql: string): NumberedStatement {
-  let text = "";
   let count = 0;
+  let text = "";
+  for (const token of tokenize(sql)) {
+    text += token.kind === "code" ? token.text.replace(/\?/g, () => `$${++count}`) : token.text;
+  }
+  return { text, count };
+}
+
+/**
+ * Splits a script into its statements at each `;` that is code, dropping
+ * statements that hold nothing but blanks and comments.
+ *
+ * @param sql One statement or several separated by `;`.
+ * @returns The statements, without their `;`.
+ *
+ * @example
+ * ```ts
+ * import { splitStatements } from "./_postgres_sql.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(
+ *   splitStatements("CREATE TABLE a (s text DEFAULT ';'); -- done;\n"),
+ *   ["CREATE TABLE a (s text DEFAULT ';')"],
+ * );
+ * ```
+ */
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let current = "";
+  let hasCode = false;
+  const flush = () => {
+    if (hasCode) statements.push(current.trim());
+    current = "";
+    hasCode = false;
+  };
+  for (const token of tokenize(sql)) {
+    if (token.kind !== "code") {
+      current += token.text;
+      if (token.kind === "quoted") hasCode = true;
+      continue;
+    }
+    const parts = token.text.split(";");
+    parts.forEach((part, index) => {
+      if (index > 0) flush();
+      current += part;
+      if (part.trim() !== "") hasCode = true;
+    });
+  }
+  flush();
+  return statements;
+}
+
+/** Cuts SQL text into code, quoted runs and comments. */
+function tokenize(sql: string): Token[] {
+  const tokens: Token[] = [];
+  let code = "";
+  const push = (kind: Token["kind"], text: string) => {
+    if (code !== "") tokens.push({ kind: "code", text: code });
+    code = "";
+    tokens.push({ kind, text });
+  };
   let i = 0;
   const n = sql.length;
   while (i < n) {
     const c = sql[i];
     const next = sql[i + 1];
-    if (c === "?") {
-      text += `$${++count}`;
-      i++;
-    } else if (c === "'") {
+    if (c === "'") {
       const escapes = i > 0 && /[eE]/.test(sql[i - 1]) && !/[A-Za-z0-9_$]/.test(sql[i - 2] ?? "");
       const end = endOfQuoted(sql, i, "'", escapes);
-      text += sql.slice(i, end);
+      push("quoted", sql.slice(i, end));
       i = end;
     } else if (c === '"') {
       const end = endOfQuoted(sql, i, '"', false);
-      text += sql.slice(i, end);
+      push("quoted", sql.slice(i, end));
       i = end;
     } else if (c === "-" && next === "-") {
       const newline = sql.indexOf("\n", i);
       const end = newline === -1 ? n : newline;
-      text += sql.slice(i, end);
+      push("comment", sql.slice(i, end));
       i = end;
     } else if (c === "/" && next === "*") {
       const end = endOfBlockComment(sql, i);
-      text += sql.slice(i, end);
+      push("comment", sql.slice(i, end));
       i = end;
     } else if (c === "$" && !/[A-Za-z0-9_]/.test(sql[i - 1] ?? "")) {
       const tag = DOLLAR_TAG.exec(sql.slice(i))?.[0];
       if (tag === undefined) {
-        text += c;
+        code += c;
         i++;
       } else {
         const close = sql.indexOf(tag, i + tag.length);
         const end = close === -1 ? n : close + tag.length;
-        text += sql.slice(i, end);
+        push("quoted", sql.slice(i, end));
         i = end;
       }
     } else {
-      text += c;
+      code += c;
       i++;
     }
   }
-  return { text, count };
+  if (code !== "") tokens.push({ kind: "code", text: code });
+  return tokens;
 }
 
 /** Index just past the quoted run that starts at `start` (or the end of the text). */
