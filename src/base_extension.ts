@@ -64,6 +64,7 @@ export abstract class BaseExtension implements Extension {
 
 // Optional members are declared on the merged interface, not as class fields:
 // a field would shadow the methods a subclass defines on its prototype.
+/** The hooks and features a `BaseExtension` subclass may override. */
 export interface BaseExtension extends ExtensionFeatures, ExtensionHooks {}
 
 function standaloneContext(): ExtensionContext {

@@ -9,6 +9,7 @@ import { formatValue } from "./contract.ts";
 import { ExtensionConfigError } from "./errors.ts";
 import { jsonErrorOffset } from "./_json_position.ts";
 import type { ExtensionPermissions } from "./extension.ts";
+import type { Schema } from "./schema.ts";
 
 /** The key of the section that lists extensions, the stevedore namespace's name. */
 export const CONFIG_SECTION = "nailgun.extensions";
@@ -75,14 +76,15 @@ const sectionSchema = z.union([
   optionsSchema,
 ], { error: "must be a list of specifiers or an object with load, discover, exclude, …" });
 
-/** The zod schema of a whole `extensions.json` file. */
-export const ExtensionsFileSchema: z.ZodType<
-  { [CONFIG_SECTION]: ExtensionsConfig },
-  unknown
-> = z.looseObject({
+/** The zod schema of a whole `extensions.json` file (`extensions.schema.json` is made from it). */
+export const _extensionsFileZodSchema = z.looseObject({
   $schema: z.string().optional(),
   [CONFIG_SECTION]: sectionSchema,
 }, { error: "must be a JSON object" });
+
+/** Runtime check of a whole `extensions.json` file, with every default filled in. */
+export const ExtensionsFileSchema: Schema<{ [CONFIG_SECTION]: ExtensionsConfig }> =
+  _extensionsFileZodSchema;
 
 /** One extension to load, as normalized from the config. */
 export interface LoadEntry {
@@ -137,7 +139,7 @@ export function parseExtensionsConfig(value: unknown, file = "<inline>"): Extens
       );
     }
   }
-  const result = ExtensionsFileSchema.safeParse(value);
+  const result = _extensionsFileZodSchema.safeParse(value);
   if (result.success) return result.data[CONFIG_SECTION];
   const issue = deepestIssue(result.error.issues);
   const path = jsonPath(issue.path);
@@ -197,7 +199,8 @@ export async function readExtensionsConfig(
       { file, cause: error },
     );
   }
-  return parseExtensionsConfig(parseJson(text, file), file);
+  // Editors on Windows may start a UTF-8 file with a byte order mark.
+  return parseExtensionsConfig(parseJson(text.replace(/^\uFEFF/, ""), file), file);
 }
 
 /**
@@ -220,7 +223,9 @@ export function parseJson(text: string, file: string): unknown {
     const found = text[offset];
     const reason = found === undefined
       ? "the text ends too early"
-      : `unexpected ${JSON.stringify(found)}`;
+      : /^[\x21-\x7e]$/.test(found)
+      ? `unexpected ${JSON.stringify(found)}`
+      : `unexpected U+${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
     throw new ExtensionConfigError(
       `Cannot read extensions config "${file}": invalid JSON at line ${line}, column ${column}: ${reason}`,
       { file, line, column, cause: error },

@@ -6,71 +6,86 @@
  */
 import { z } from "zod";
 import {
-  ClusterAttributesSchema,
-  ClusterCreationDataSchema,
-  ClusterSchema,
-  NodeGroupSchema,
-  NodeIdsSchema,
-  NodeSchema,
+  _zod,
+  type Cluster,
+  type ClusterCreationData,
+  type Node,
+  type NodeGroup,
 } from "./payloads.ts";
+import type { Schema } from "./schema.ts";
 
-type NodeArgs = z.ZodTuple<[typeof NodeSchema], null>;
-type NodeGroupArgs = z.ZodTuple<[typeof NodeGroupSchema], null>;
-type SerializationArgs = z.ZodTuple<
-  [typeof ClusterSchema, z.ZodArray<typeof NodeSchema>, z.ZodBoolean],
-  null
->;
-
-/**
- * Arguments of every hook, as zod tuples: the single source of the hook
- * signatures below and of the check a host can run on what it dispatches.
- */
-export const HOOK_ARGUMENTS: {
-  readonly onNodeCreate: NodeArgs;
-  readonly onNodeUpdate: NodeArgs;
-  readonly onNodeReset: NodeArgs;
-  readonly onNodeDelete: NodeArgs;
-  readonly onRemoveNodeFromCluster: NodeArgs;
-  readonly onNodeCollectionDelete: z.ZodTuple<[typeof NodeIdsSchema], null>;
-  readonly onNodegroupCreate: NodeGroupArgs;
-  readonly onNodegroupDelete: NodeGroupArgs;
-  readonly onClusterCreate: z.ZodTuple<
-    [typeof ClusterSchema, typeof ClusterCreationDataSchema],
-    null
-  >;
-  readonly onClusterPatchAttributes: z.ZodTuple<
-    [typeof ClusterSchema, typeof ClusterAttributesSchema],
-    null
-  >;
-  readonly onClusterDelete: z.ZodTuple<[typeof ClusterSchema], null>;
-  readonly onBeforeDeploymentCheck: z.ZodTuple<
-    [typeof ClusterSchema, z.ZodArray<typeof NodeSchema>],
-    null
-  >;
-  readonly onBeforeDeploymentSerialization: SerializationArgs;
-  readonly onBeforeProvisioningSerialization: SerializationArgs;
-} = {
-  onNodeCreate: z.tuple([NodeSchema]),
-  onNodeUpdate: z.tuple([NodeSchema]),
-  onNodeReset: z.tuple([NodeSchema]),
-  onNodeDelete: z.tuple([NodeSchema]),
-  onRemoveNodeFromCluster: z.tuple([NodeSchema]),
-  onNodeCollectionDelete: z.tuple([NodeIdsSchema]),
-  onNodegroupCreate: z.tuple([NodeGroupSchema]),
-  onNodegroupDelete: z.tuple([NodeGroupSchema]),
-  onClusterCreate: z.tuple([ClusterSchema, ClusterCreationDataSchema]),
-  onClusterPatchAttributes: z.tuple([ClusterSchema, ClusterAttributesSchema]),
-  onClusterDelete: z.tuple([ClusterSchema]),
-  onBeforeDeploymentCheck: z.tuple([ClusterSchema, z.array(NodeSchema)]),
-  onBeforeDeploymentSerialization: z.tuple([ClusterSchema, z.array(NodeSchema), z.boolean()]),
-  onBeforeProvisioningSerialization: z.tuple([ClusterSchema, z.array(NodeSchema), z.boolean()]),
-};
+/** The arguments of every hook, by hook name. */
+export interface HookArgumentMap {
+  /** A node was discovered and stored. */
+  onNodeCreate: [node: Node];
+  /** A node was changed. */
+  onNodeUpdate: [node: Node];
+  /** A node was reset to discover. */
+  onNodeReset: [node: Node];
+  /** A node was deleted. */
+  onNodeDelete: [node: Node];
+  /** A node left its cluster. */
+  onRemoveNodeFromCluster: [node: Node];
+  /** Several nodes were deleted at once. */
+  onNodeCollectionDelete: [nodeIds: number[]];
+  /** A node group was created. */
+  onNodegroupCreate: [group: NodeGroup];
+  /** A node group was deleted. */
+  onNodegroupDelete: [group: NodeGroup];
+  /** A cluster was created. */
+  onClusterCreate: [cluster: Cluster, data: ClusterCreationData];
+  /** A cluster's public attributes were changed. */
+  onClusterPatchAttributes: [cluster: Cluster, attributes: Record<string, unknown>];
+  /** A cluster was deleted. */
+  onClusterDelete: [cluster: Cluster];
+  /** Before a deployment. */
+  onBeforeDeploymentCheck: [cluster: Cluster, nodes: Node[]];
+  /** Before deployment data is serialized. */
+  onBeforeDeploymentSerialization: [cluster: Cluster, nodes: Node[], ignoreCustomized: boolean];
+  /** Before provisioning data is serialized. */
+  onBeforeProvisioningSerialization: [
+    cluster: Cluster,
+    nodes: Node[],
+    ignoreCustomized: boolean,
+  ];
+}
 
 /** Name of any hook an extension may implement. */
-export type HookName = keyof typeof HOOK_ARGUMENTS;
+export type HookName = keyof HookArgumentMap;
 
-/** Arguments of the hook `H`, e.g. `[Node]` for `onNodeCreate`. */
-export type HookArguments<H extends HookName> = z.infer<(typeof HOOK_ARGUMENTS)[H]>;
+/** Arguments of the hook `H`, e.g. `[node: Node]` for `onNodeCreate`. */
+export type HookArguments<H extends HookName> = HookArgumentMap[H];
+
+const nodes = z.array(_zod.node);
+
+/**
+ * Runtime checks of the arguments of every hook, for a host that wants to
+ * verify what it dispatches.
+ *
+ * @example
+ * ```ts
+ * import { HOOK_ARGUMENTS } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * assert.equal(HOOK_ARGUMENTS.onNodeCollectionDelete.safeParse([[1, 2]]).success, true);
+ * assert.equal(HOOK_ARGUMENTS.onNodeCollectionDelete.safeParse([["x"]]).success, false);
+ * ```
+ */
+export const HOOK_ARGUMENTS: { readonly [H in HookName]: Schema<HookArguments<H>> } = {
+  onNodeCreate: z.tuple([_zod.node]),
+  onNodeUpdate: z.tuple([_zod.node]),
+  onNodeReset: z.tuple([_zod.node]),
+  onNodeDelete: z.tuple([_zod.node]),
+  onRemoveNodeFromCluster: z.tuple([_zod.node]),
+  onNodeCollectionDelete: z.tuple([_zod.nodeIds]),
+  onNodegroupCreate: z.tuple([_zod.nodeGroup]),
+  onNodegroupDelete: z.tuple([_zod.nodeGroup]),
+  onClusterCreate: z.tuple([_zod.cluster, _zod.clusterCreationData]),
+  onClusterPatchAttributes: z.tuple([_zod.cluster, _zod.attributes]),
+  onClusterDelete: z.tuple([_zod.cluster]),
+  onBeforeDeploymentCheck: z.tuple([_zod.cluster, nodes]),
+  onBeforeDeploymentSerialization: z.tuple([_zod.cluster, nodes, z.boolean()]),
+  onBeforeProvisioningSerialization: z.tuple([_zod.cluster, nodes, z.boolean()]),
+};
 
 /** Hooks that every loaded extension receives; an error never stops the operation. */
 export const NOTIFICATION_HOOKS = [
