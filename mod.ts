@@ -59,6 +59,7 @@ export {
   type HandlerResult,
   HOOK_ARGUMENTS,
   HOOK_NAMES,
+  type HookArgumentMap,
   type HookArguments,
   type HookName,
   NOTIFICATION_HOOKS,
@@ -74,6 +75,7 @@ export {
   ClusterCreationDataSchema,
   type ClusterData,
   ClusterSchema,
+  type ClusterStatus,
   type Node,
   NODE_STATUSES,
   type NodeData,
@@ -81,6 +83,7 @@ export {
   NodeGroupSchema,
   NodeIdsSchema,
   NodeSchema,
+  type NodeStatus,
   type SerializedData,
 } from "./src/payloads.ts";
 export {
@@ -162,3 +165,24 @@ export {
   type LoadPhase,
 } from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";
+export type { SameShape, Schema, SchemaCheck, SchemaIssue } from "./src/schema.ts";
+export {
+  createSandboxLauncher,
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_START_TIMEOUT_MS,
+  type SandboxLauncherOptions,
+  type SandboxRequest,
+  type SandboxState,
+  type SandboxStatus,
+  sandboxStatus,
+} from "./src/sandbox/launcher.ts";
+export {
+  formatPermissions,
+  isEmptyPermissions,
+  missingPermissions,
+  PERMISSION_KINDS,
+  type PermissionKind,
+  type PermissionPathOptions,
+  toWorkerPermissions,
+  widenGrant,
+} from "./src/sandbox/permissions.ts";

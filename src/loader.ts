@@ -17,7 +17,7 @@ import { instantiateExtension } from "./contract.ts";
 import { withTimeLimit } from "./dispatcher.ts";
 import { findCandidatePackages, type ImportMap, readImportMap, toFileUrl } from "./discovery.ts";
 import { describeError, ExtensionLoadError, type LoadPhase } from "./errors.ts";
-import type { Extension, ExtensionPermissions } from "./extension.ts";
+import type { Extension, ExtensionContext, ExtensionPermissions } from "./extension.ts";
 import { BoundContext, type HostServices } from "./host_context.ts";
 import { ExtensionManager, type ManagedExtension } from "./manager.ts";
 import { formatRoute, type RouteSignature, routesOverlap } from "./routes.ts";
@@ -84,6 +84,8 @@ export type SandboxLauncher = (request: {
   specifier: string;
   grant: ExtensionPermissions;
   settings: Record<string, Record<string, unknown>>;
+  handlerTimeoutMs?: number;
+  context?: ExtensionContext;
 }) => Promise<Extension>;
 
 /** Options of {@linkcode loadExtensions}. */
@@ -274,7 +276,11 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
     let extension: Extension;
     try {
       extension = candidate.sandbox
-        ? await launchSandboxed(options.sandbox, candidate, services.settings ?? {})
+        ? await launchSandboxed(options.sandbox, candidate, {
+          settings: services.settings ?? {},
+          handlerTimeoutMs: config.handlerTimeoutMs,
+          context,
+        })
         : instantiateExtension(module!, source, context);
     } catch (caught) {
       failWith(source, caught, candidate.sandbox ? "sandbox" : "validate");
@@ -284,11 +290,13 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
     context.bind(name);
     if (excluded.has(name)) {
       report.skipped.push({ source, reason: `the extension "${name}" is excluded by the config` });
+      await dispose(extension);
       continue;
     }
     const conflict = findConflict(extension, source, accepted, takenRoutes);
     if (conflict) {
       fail(source, "conflict", conflict, name);
+      await dispose(extension);
       continue;
     }
     if (extension.hostVersion !== undefined && !satisfiesRange(VERSION, extension.hostVersion)) {
@@ -298,6 +306,7 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
         `Cannot load extension "${source}": "hostVersion" is "${extension.hostVersion}" but this host runs @nailgun/extensions ${VERSION}: install a version of "${name}" written for ${VERSION}`,
         name,
       );
+      await dispose(extension);
       continue;
     }
     for (const route of extension.routes ?? []) takenRoutes.push({ route, owner: `"${name}"` });
@@ -312,6 +321,7 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
       migrated.push(entry);
     } catch (error) {
       failWith(entry.source, error, "migrate");
+      await dispose(entry.extension);
     }
   }
 
@@ -334,6 +344,7 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
           }`,
           extension.name,
         );
+        await dispose(extension);
         continue;
       }
     }
@@ -450,7 +461,7 @@ function findConflict(
 async function launchSandboxed(
   launcher: SandboxLauncher | undefined,
   candidate: Candidate,
-  settings: Record<string, Record<string, unknown>>,
+  given: Pick<Parameters<SandboxLauncher>[0], "settings" | "handlerTimeoutMs" | "context">,
 ): Promise<Extension> {
   if (!launcher) {
     throw new ExtensionLoadError(
@@ -462,6 +473,15 @@ async function launchSandboxed(
     source: candidate.source,
     specifier: candidate.specifier,
     grant: candidate.sandbox!,
-    settings,
+    ...given,
   });
+}
+
+/** Releases what an extension that will not be used holds (a sandboxed one's Worker). */
+async function dispose(extension: Extension): Promise<void> {
+  try {
+    await (extension as Partial<AsyncDisposable>)[Symbol.asyncDispose]?.();
+  } catch {
+    // It is being dropped already; its failure is in the report.
+  }
 }

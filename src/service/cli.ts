@@ -18,6 +18,7 @@
 import { describeError } from "../errors.ts";
 import type { Logger } from "../extension.ts";
 import { loadExtensions, type LoadReport, type LoadResult } from "../loader.ts";
+import { createSandboxLauncher } from "../sandbox/launcher.ts";
 import { CORE_ROUTES } from "./app.ts";
 import { createLogger } from "./logger.ts";
 import { formatLoadReport, formatMigrations, type MigrationStatus } from "./report_table.ts";
@@ -173,6 +174,7 @@ function load(
     services: { logger, database: store?.database },
     reservedRoutes: CORE_ROUTES,
     migrate: store ? (extension, source) => store.migrateExtension(extension, source) : undefined,
+    sandbox: createSandboxLauncher({ logger }),
     strict: false,
   });
 }

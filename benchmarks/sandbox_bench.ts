@@ -1,0 +1,133 @@
+/**
+ * Sandboxed extensions against the same extensions in process (the baseline
+ * of every group): notification dispatch to 1 and to 10 extensions, and the
+ * start-up of one extension (import and verify, then teardown).
+ *
+ * In process, the manager calls the handler directly. Sandboxed, each call
+ * is a structured-clone message to the extension's Worker and an answer
+ * back: the difference is the price of the isolation per event and per
+ * extension. Both run as in production: the default handler time limit,
+ * failure isolation, a fresh payload per event, frozen before dispatch.
+ * Each contender is checked to reach every extension before it is measured.
+ *
+ * Start-up: in process, the module is imported once and then served from the
+ * module cache, so the case measures verification and set-up; sandboxed,
+ * every load starts a new Worker, which loads the module graph (from Deno's
+ * cache) and verifies the extension in the Worker.
+ *
+ * Run: deno bench -A --unstable-worker-options benchmarks/sandbox_bench.ts
+ *
+ * @module
+ */
+import { DEFAULT_HANDLER_TIMEOUT_MS, type ExtensionManager, loadExtensions } from "../mod.ts";
+import { createSandboxLauncher } from "../src/sandbox/launcher.ts";
+import { makeNode, SILENT_LOGGER } from "./_fixtures.ts";
+
+/** Writes `count` no-op extension modules (plain `.js`) that count their events. */
+function writeModules(count: number): { dir: string; files: string[] } {
+  const dir = Deno.makeTempDirSync({ prefix: "nailgun_sandbox_bench_" });
+  const files: string[] = [];
+  for (let index = 0; index < count; index++) {
+    const name = `box_${index}`;
+    const file = `${dir}/${name}.js`;
+    Deno.writeTextFileSync(
+      file,
+      `let events = 0;
+export default {
+  name: "${name}",
+  version: "1.0.0",
+  description: "Counts its events.",
+  provides: ["${name}_events"],
+  async onNodeCreate(node) {
+    events++;
+    this.last = node.id;
+  },
+  ${name}_events() {
+    return events;
+  },
+};
+`,
+    );
+    files.push(file);
+  }
+  return { dir, files };
+}
+
+async function load(files: string[], sandboxed: boolean): Promise<ExtensionManager> {
+  const { manager, report } = await loadExtensions({
+    config: {
+      load: files.map((file) => sandboxed ? { specifier: file, sandbox: {} } : file),
+      discover: false,
+    },
+    importMap: { file: "<none>", imports: {} },
+    sandbox: createSandboxLauncher({ logger: SILENT_LOGGER }),
+    services: { logger: SILENT_LOGGER },
+  });
+  if (report.failed.length > 0) {
+    throw new Error(`Cannot benchmark: ${report.failed.map((f) => f.message).join("; ")}`);
+  }
+  if (manager.handlerTimeoutMs !== DEFAULT_HANDLER_TIMEOUT_MS) {
+    throw new Error("Cannot benchmark: the manager does not run with the production time limit");
+  }
+  return manager;
+}
+
+/** Fails the run unless one event reaches every extension of `manager`. */
+async function check(manager: ExtensionManager, label: string): Promise<void> {
+  const before = await Promise.all(manager.names.map((name) => manager.call(`${name}_events`)));
+  const result = await manager.notify("onNodeCreate", makeNode());
+  const after = await Promise.all(manager.names.map((name) => manager.call(`${name}_events`)));
+  const reached = after.filter((count, index) => count === (before[index] as number) + 1).length;
+  if (result.handled !== manager.size || reached !== manager.size) {
+    throw new Error(
+      `Cannot benchmark "${label}": the event reached ${reached} of ${manager.size} extensions`,
+    );
+  }
+}
+
+const managers: ExtensionManager[] = [];
+
+for (const count of [1, 10]) {
+  const { files } = writeModules(count);
+  const group = `sandbox: dispatch, async handlers, ${count} extension${count > 1 ? "s" : ""}`;
+  const cases: [string, ExtensionManager][] = [
+    ["in process: await manager.notify()", await load(files, false)],
+    ["nailgun: await manager.notify(), sandboxed", await load(files, true)],
+  ];
+  for (const [label, manager] of cases) {
+    await check(manager, label);
+    managers.push(manager);
+    Deno.bench({
+      name: label,
+      group,
+      baseline: label.startsWith("in process"),
+      async fn() {
+        const result = await manager.notify("onNodeCreate", makeNode());
+        if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+      },
+    });
+  }
+}
+
+{
+  const { files } = writeModules(1);
+  const group = "sandbox: start-up and teardown of 1 extension";
+  for (const sandboxed of [false, true]) {
+    Deno.bench({
+      name: sandboxed ? "nailgun: load, sandboxed (a new Worker)" : "in process: load",
+      group,
+      baseline: !sandboxed,
+      n: 20,
+      warmup: 2,
+      async fn() {
+        const manager = await load(files, sandboxed);
+        await manager.teardown();
+      },
+    });
+  }
+}
+
+// The sandboxed managers hold Workers: end them once every bench has run.
+globalThis.addEventListener("unload", () => {
+  for (const manager of managers) void manager.teardown();
+});
