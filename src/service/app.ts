@@ -176,21 +176,44 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     url: URL,
   ): Promise<Response> {
     const where = `route "${route.method} ${route.path}"`;
-    const declared = Number(request.headers.get("content-length") ?? "0");
-    if (declared > state.bodyLimit) {
-      throw new HttpError(
+    const tooLarge = () =>
+      new HttpError(
         413,
         `Cannot read the request body: it is larger than the limit of ${state.bodyLimit} bytes`,
         { field: "body" },
       );
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > state.bodyLimit) throw tooLarge();
+    // A body streamed without Content-Length is cut at the limit as it is read.
+    let exceeded = false;
+    let given = request;
+    if (request.body) {
+      let size = 0;
+      const limit = state.bodyLimit;
+      given = new Request(request, {
+        body: request.body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              size += chunk.byteLength;
+              if (size > limit) {
+                exceeded = true;
+                controller.error(tooLarge());
+              } else {
+                controller.enqueue(chunk);
+              }
+            },
+          }),
+        ),
+      });
     }
     let response: unknown;
     try {
       response = await withTimeLimit(
-        () => route.handler.call(route, request, { params, url }),
+        () => route.handler.call(route, given, { params, url }),
         manager.handlerTimeoutMs,
       );
     } catch (error) {
+      if (exceeded) throw tooLarge();
       if (error instanceof HttpError) throw error;
       logger.error(`extension "${extension.name}" failed in ${where}: ${describeError(error)}`);
       return json({
@@ -198,6 +221,7 @@ export function createNailgun(options: NailgunOptions): Nailgun {
         extension: extension.name,
       }, 500);
     }
+    if (exceeded) throw tooLarge();
     if (!(response instanceof Response)) {
       const message = `Extension "${extension.name}" failed in ${where}: it answered ${
         describeError(response)

@@ -9,6 +9,13 @@
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 /**
+ * The deepest nesting of arrays and objects a request body may have. Deeper
+ * values would overflow the stack of the code that copies, freezes or
+ * serializes them, after the change was stored.
+ */
+export const MAX_BODY_DEPTH = 64;
+
+/**
  * An error that answers a request: its status and JSON body
  * `{"message": …, …extra}`.
  *
@@ -147,8 +154,9 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
     });
   }
   if (text.trim() === "") return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw new HttpError(
       400,
@@ -158,4 +166,46 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
       { field: "body" },
     );
   }
+  const problem = structureProblem(value);
+  if (problem) {
+    throw new HttpError(400, `Cannot read the request body: ${problem}`, { field: "body" });
+  }
+  return value;
+}
+
+/**
+ * What makes a parsed body unsafe to store as sent, without recursion: a
+ * nesting deeper than {@linkcode MAX_BODY_DEPTH}, a `__proto__` key (an
+ * assignment would drop it), or text with an unpaired surrogate (it has no
+ * UTF-8 form).
+ */
+function structureProblem(root: unknown): string | undefined {
+  const pending: [value: unknown, depth: number, path: string][] = [[root, 0, ""]];
+  const at = (path: string) => (path === "" ? "the body" : `"${path}"`);
+  while (pending.length > 0) {
+    const [value, depth, path] = pending.pop()!;
+    if (typeof value === "string") {
+      if (!value.isWellFormed()) {
+        return `${at(path)} is not valid Unicode text: it holds an unpaired surrogate`;
+      }
+      continue;
+    }
+    if (value === null || typeof value !== "object") continue;
+    if (depth >= MAX_BODY_DEPTH) {
+      return `${at(path)} nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`;
+    }
+    if (Array.isArray(value)) {
+      value.forEach((item, index) => pending.push([item, depth + 1, `${path}[${index}]`]));
+      continue;
+    }
+    for (const [key, item] of Object.entries(value)) {
+      const inner = path === "" ? key : `${path}.${key}`;
+      if (key === "__proto__") return `the key "__proto__" (at "${inner}") cannot be stored`;
+      if (!key.isWellFormed()) {
+        return `a key at ${at(path)} is not valid Unicode text: it holds an unpaired surrogate`;
+      }
+      pending.push([item, depth + 1, inner]);
+    }
+  }
+  return undefined;
 }

@@ -13,6 +13,7 @@ import { describeError } from "../errors.ts";
 import type { Logger } from "../extension.ts";
 import { loadExtensions, type LoadReport, type ModuleNamespace } from "../loader.ts";
 import type { ExtensionManager } from "../manager.ts";
+import { createSandboxLauncher } from "../sandbox/launcher.ts";
 import { CORE_ROUTES, createNailgun } from "./app.ts";
 import { createLogger, isLogLevel } from "./logger.ts";
 import { openStore, parseDatabaseUrl, redact } from "./store/open_store.ts";
@@ -40,6 +41,13 @@ export interface StartOptions {
   logger?: Logger;
   /** The largest request body accepted, in bytes; default 1 MiB. */
   bodyLimit?: number;
+  /**
+   * How long `shutdown()` keeps serving, in milliseconds, before it closes
+   * the connections, so that requests that already reached the service are
+   * read and answered (with `Connection: close`); default 0. `main.ts` uses
+   * {@linkcode SHUTDOWN_GRACE_MS}.
+   */
+  shutdownGraceMs?: number;
 }
 
 /** A running service. */
@@ -59,6 +67,13 @@ export interface RunningNailgun {
   /** Settles when the service has stopped. */
   readonly finished: Promise<void>;
 }
+
+/**
+ * The grace of `deno task run` on SIGINT and SIGTERM, in milliseconds:
+ * Deno.serve's `shutdown()` closes a keep-alive connection whose next request
+ * it has not read yet, so the service first serves this long.
+ */
+export const SHUTDOWN_GRACE_MS = 100;
 
 const defaultImport = (specifier: string): Promise<ModuleNamespace> => import(specifier);
 
@@ -106,6 +121,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
       services: { logger, database: store.database },
       reservedRoutes: CORE_ROUTES,
       migrate: (extension, source) => store.migrateExtension(extension, source),
+      sandbox: createSandboxLauncher({ logger }),
       strict: options.strict,
     });
     manager = loaded.manager;
@@ -119,11 +135,22 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
       bodyLimit: options.bodyLimit,
     });
     const hostname = options.hostname ?? "127.0.0.1";
+    let draining = false;
     const server = Deno.serve({
       port: options.port ?? 8000,
       hostname,
       onListen: () => {},
-      handler: app.handler,
+      handler: async (request) => {
+        const response = await app.handler(request);
+        if (draining) {
+          try {
+            response.headers.set("connection", "close");
+          } catch {
+            // an extension answered with immutable headers: the connection closes at shutdown
+          }
+        }
+        return response;
+      },
     });
     const { port } = server.addr as Deno.NetAddr;
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
@@ -131,6 +158,15 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
     let stopping: Promise<void> | undefined;
     const shutdown = (): Promise<void> =>
       stopping ??= (async () => {
+        // Deno.serve's shutdown() closes a keep-alive connection whose next
+        // request it has not read yet: serve a moment longer so that the
+        // requests that already arrived are answered, and tell clients to
+        // stop reusing their connections.
+        const grace = options.shutdownGraceMs ?? 0;
+        if (grace > 0) {
+          draining = true;
+          await new Promise((resolve) => setTimeout(resolve, grace));
+        }
         await server.shutdown();
         await running.teardown(); // logs each failure itself
         await store.close();
@@ -179,6 +215,7 @@ async function main(): Promise<number> {
       databaseUrl,
       configFile: env("EXTENSIONS_CONFIG"),
       logger,
+      shutdownGraceMs: SHUTDOWN_GRACE_MS,
     });
   } catch (error) {
     console.error(`Cannot start Nailgun: ${describeError(error)}`);

@@ -12,13 +12,26 @@ import { NODE_STATUSES } from "../payloads.ts";
 
 const text = (rule: string) => z.string({ error: rule });
 
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A string stored in a text column: no control characters (SQLite cuts text at U+0000). */
+const plain = (schema: z.ZodString) =>
+  schema.refine((value) => !CONTROL.test(value), {
+    error: "must not hold control characters such as U+0000 or a line break",
+  });
+
 const id = z.number({ error: "must be a positive whole number" })
   .int({ error: "must be a positive whole number" })
   .positive({ error: "must be a positive whole number" });
 
-const title = text("must be a string").trim()
-  .min(1, { error: "must not be empty" })
-  .max(100, { error: "must be 100 characters at most" });
+const title = plain(
+  text("must be a string").trim()
+    .min(1, { error: "must not be empty" })
+    .max(100, { error: "must be 100 characters at most" }),
+);
+
+const label = plain(text("must be a string").min(1, { error: "must not be empty" }));
 
 const hostname = text("must be a string").regex(
   /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
@@ -56,8 +69,8 @@ const extensionNames = z.array(ExtensionNameSchema, {
 /** `POST /clusters/`. */
 export const ClusterCreateBody = z.object({
   name: title,
-  mode: text("must be a string").min(1, { error: "must not be empty" }).optional(),
-  release: text("must be a string").min(1, { error: "must not be empty" }).optional(),
+  mode: label.optional(),
+  release: label.optional(),
   extensions: extensionNames.optional(),
   attributes: jsonObject.optional(),
 }, { error: "must be a JSON object" });
@@ -66,8 +79,8 @@ export const ClusterCreateBody = z.object({
 export const ClusterUpdateBody = z.strictObject({
   id: id.optional(),
   name: title.optional(),
-  mode: text("must be a string").min(1, { error: "must not be empty" }).optional(),
-  release: text("must be a string").min(1, { error: "must not be empty" }).optional(),
+  mode: label.optional(),
+  release: label.optional(),
 }, { error: "must be a JSON object" });
 
 /** `PUT /clusters/{id}/extensions/`: a list of names to enable. */
