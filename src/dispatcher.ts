@@ -72,6 +72,14 @@ function failure(
   };
 }
 
+/** Calls a handler; most hooks take one argument, which `call` passes without spreading an array. */
+function invoke(handler: Handler, args: readonly unknown[]): unknown {
+  const fn = handler.fn as (this: object, ...a: unknown[]) => unknown;
+  return args.length === 1
+    ? fn.call(handler.target, args[0])
+    : fn.apply(handler.target, args as unknown[]);
+}
+
 /** Called for each failure as it happens, e.g. to log it. */
 export type FailureListener = (failure: HandlerFailure) => void;
 
@@ -100,7 +108,7 @@ export function dispatchNotification(
     const handler = handlers[index]!;
     let returned: unknown;
     try {
-      returned = handler.fn.apply(handler.target, args as never[]);
+      returned = invoke(handler, args);
     } catch (error) {
       const failed = failure(handler, hook, "threw", error);
       (failures ??= []).push(failed);
@@ -130,6 +138,7 @@ export function dispatchNotification(
  */
 class AsyncDispatch implements Watched {
   startTick = 0;
+  watchSlot = -1;
   #index = 0;
   #generation = 0;
   #failures: HandlerFailure[] | undefined;
@@ -193,7 +202,7 @@ class AsyncDispatch implements Watched {
         const handler = handlers[index]!;
         let returned: unknown;
         try {
-          returned = handler.fn.apply(handler.target, args as never[]);
+          returned = invoke(handler, args);
         } catch (error) {
           this.#fail(index, "threw", error);
           continue;

@@ -191,9 +191,10 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
     }
   };
 
-  // Phase: resolve.
+  // Phase: resolve (concurrently: a path costs a file-system check; the order stays the config's).
   const candidates: Candidate[] = [];
   const excluded = new Set(config.exclude);
+  const entries: LoadEntry[] = [];
   for (const raw of config.load) {
     const entry: LoadEntry = typeof raw === "string" ? { specifier: raw } : raw;
     const source = entry.specifier;
@@ -201,11 +202,24 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
       report.skipped.push({ source, reason: "excluded by the config" });
       continue;
     }
+    entries.push(entry);
+  }
+  const resolved = await Promise.all(entries.map(async (entry) => {
     try {
-      const specifier = await resolveEntry(source, baseUrl, importMap);
-      candidates.push({ source, specifier, discovered: false, sandbox: entry.sandbox });
+      return { entry, specifier: await resolveEntry(entry.specifier, baseUrl, importMap) };
     } catch (error) {
-      failWith(source, error, "resolve");
+      return { entry, specifier: undefined, error };
+    }
+  }));
+  for (const { entry, specifier, error } of resolved) {
+    if (specifier === undefined) failWith(entry.specifier, error, "resolve");
+    else {
+      candidates.push({
+        source: entry.specifier,
+        specifier,
+        discovered: false,
+        sandbox: entry.sandbox,
+      });
     }
   }
   if (config.discover) {

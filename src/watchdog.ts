@@ -15,6 +15,11 @@ export interface Watched {
   startTick: number;
   /** Called when the current call has run out of time. */
   expire(): void;
+  /**
+   * Where the watchdog keeps it while tracked, `-1` otherwise. Managed by the
+   * watchdog; a class that declares it (as `-1`) keeps one object shape.
+   */
+  watchSlot?: number;
 }
 
 type Timer = ReturnType<typeof setInterval>;
@@ -44,7 +49,10 @@ type Timer = ReturnType<typeof setInterval>;
  */
 export class Watchdog {
   readonly #limitMs: number;
-  readonly #active = new Set<Watched>();
+  // An array with each entry's index kept on the entry: tracking and
+  // untracking cost O(1) with no hashing and no allocation (a Set's add and
+  // delete per dispatch cost 100-150 ns, a third of ten async handler calls).
+  readonly #active: Watched[] = [];
   #tick = 0;
   #timer: Timer | undefined;
 
@@ -75,7 +83,7 @@ export class Watchdog {
 
   /** How many watched things have a call pending. */
   get pending(): number {
-    return this.#active.size;
+    return this.#active.length;
   }
 
   /**
@@ -85,8 +93,11 @@ export class Watchdog {
    * @param watched What to watch.
    */
   track(watched: Watched): void {
-    this.#active.add(watched);
-    if (this.#active.size !== 1) return;
+    const slot = watched.watchSlot ?? -1;
+    if (slot >= 0 && this.#active[slot] === watched) return;
+    watched.watchSlot = this.#active.length;
+    this.#active.push(watched);
+    if (this.#active.length !== 1) return;
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), this.#limitMs / TICKS_PER_LIMIT);
     }
@@ -99,7 +110,15 @@ export class Watchdog {
    * @param watched What to stop watching.
    */
   untrack(watched: Watched): void {
-    if (this.#active.delete(watched) && this.#active.size === 0 && this.#timer !== undefined) {
+    const slot = watched.watchSlot ?? -1;
+    if (slot < 0 || this.#active[slot] !== watched) return;
+    watched.watchSlot = -1;
+    const last = this.#active.pop()!;
+    if (last !== watched) {
+      this.#active[slot] = last;
+      last.watchSlot = slot;
+    }
+    if (this.#active.length === 0 && this.#timer !== undefined) {
       // An idle watchdog must not keep the process alive.
       setTimerRef(this.#timer, false);
     }
@@ -107,8 +126,10 @@ export class Watchdog {
 
   #sweep(): void {
     const tick = ++this.#tick;
-    for (const watched of this.#active) {
-      if (tick - watched.startTick > TICKS_PER_LIMIT) watched.expire();
+    // Backwards: an entry that expire() untracks is replaced by one already seen.
+    for (let index = this.#active.length - 1; index >= 0; index--) {
+      const watched = this.#active[index];
+      if (watched && tick - watched.startTick > TICKS_PER_LIMIT) watched.expire();
     }
   }
 }
