@@ -8,6 +8,7 @@ import { z } from "zod";
 import { formatValue } from "./contract.ts";
 import { ExtensionConfigError } from "./errors.ts";
 import { jsonErrorOffset } from "./_json_position.ts";
+import { valueAt } from "./_value_path.ts";
 import type { ExtensionPermissions } from "./extension.ts";
 import type { Schema } from "./schema.ts";
 
@@ -244,15 +245,6 @@ function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
   };
   for (const issue of issues) visit(issue, []);
   return best;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== "object") return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
 }
 
 function jsonPath(path: readonly PropertyKey[]): string {

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { isSemver, isSemverRange } from "./_semver.ts";
 import { ExtensionLoadError } from "./errors.ts";
+import { fieldName, valueAt } from "./_value_path.ts";
 import type { Extension, ExtensionContext } from "./extension.ts";
 import { HOOK_NAMES } from "./hooks.ts";
 
@@ -117,7 +118,7 @@ export function verifyExtension(candidate: unknown, source: string): Extension {
   const result = extensionSchema.safeParse(candidate);
   const issue = result.success ? missingProvidedCall(candidate) : result.error.issues[0]!;
   if (!issue) return candidate as Extension;
-  const field = formatPath(issue.path);
+  const field = fieldName(issue.path);
   const current = issue.path.length === 0 ? candidate : valueAt(candidate, issue.path);
   const name = (candidate as { name?: unknown } | null)?.name;
   throw new ExtensionLoadError(
@@ -204,21 +205,6 @@ export function instantiateExtension(
     );
   }
   return verifyExtension(candidate, source);
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value: unknown = root;
-  for (const key of path) {
-    if (value === null || value === undefined) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((key, index) =>
-    typeof key === "number" ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`
-  ).join("");
 }
 
 /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { fieldName, valueAt } from "../_value_path.ts";
 import { z } from "zod";
 import { formatValue } from "../contract.ts";
 import { HttpError } from "./http.ts";
@@ -146,17 +147,5 @@ function invalid(
  * @returns The field.
  */
 export function formatField(path: readonly PropertyKey[], root = "body"): string {
-  if (path.length === 0) return root;
-  return path.map((key, index) =>
-    typeof key === "number" ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`
-  ).join("");
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== "object") return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
+  return path.length === 0 ? root : fieldName(path);
 }
