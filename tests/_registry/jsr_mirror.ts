@@ -529,10 +529,20 @@ export async function runDeno(
   args: string[],
   options: RunDenoOptions = {},
 ): Promise<RunDenoResult> {
+  // A child `deno task` must see the directory it runs in as a user's would:
+  // `deno task` keeps an INIT_CWD it inherits (e.g. from `deno task test`).
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    NO_COLOR: "1",
+    DENO_NO_UPDATE_CHECK: "1",
+    ...options.env,
+  };
+  if (options.env?.INIT_CWD === undefined) delete env.INIT_CWD;
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: options.cwd,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
+    clearEnv: true,
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
