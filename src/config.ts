@@ -210,10 +210,23 @@ export async function readExtensionsConfig(
  *
  * @param text The JSON text.
  * @param file The file name, for messages.
+ * @param what What the file is, for messages: `extensions config` by default.
  * @returns The parsed value.
  * @throws {ExtensionConfigError} With `line` and `column` set.
+ *
+ * @example
+ * ```ts
+ * import { ExtensionConfigError, parseJson } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * assert.throws(
+ *   () => parseJson('{\n  "imports": {,}\n}', "deno.json", "import map"),
+ *   (error) =>
+ *     error instanceof ExtensionConfigError &&
+ *     error.message === 'Cannot read import map "deno.json": invalid JSON at line 2, column 15: unexpected ","',
+ * );
+ * ```
  */
-export function parseJson(text: string, file: string): unknown {
+export function parseJson(text: string, file: string, what = "extensions config"): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -228,7 +241,7 @@ export function parseJson(text: string, file: string): unknown {
       ? `unexpected ${JSON.stringify(found)}`
       : `unexpected U+${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
     throw new ExtensionConfigError(
-      `Cannot read extensions config "${file}": invalid JSON at line ${line}, column ${column}: ${reason}`,
+      `Cannot read ${what} "${file}": invalid JSON at line ${line}, column ${column}: ${reason}`,
       { file, line, column, cause: error },
     );
   }

@@ -104,7 +104,7 @@ async function readJsonc(file: string): Promise<unknown> {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
-  return parseJson(file.endsWith(".jsonc") ? stripJsonComments(text) : text, file);
+  return parseJson(file.endsWith(".jsonc") ? stripJsonComments(text) : text, file, "import map");
 }
 
 function stringEntries(value: unknown): Record<string, string> {

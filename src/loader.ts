@@ -195,9 +195,15 @@ export async function loadExtensions(options: LoadOptions = {}): Promise<LoadRes
   const candidates: Candidate[] = [];
   const excluded = new Set(config.exclude);
   const entries: LoadEntry[] = [];
+  const seen = new Set<string>();
   for (const raw of config.load) {
     const entry: LoadEntry = typeof raw === "string" ? { specifier: raw } : raw;
     const source = entry.specifier;
+    if (seen.has(source)) {
+      report.skipped.push({ source, reason: "listed more than once in the config: loaded once" });
+      continue;
+    }
+    seen.add(source);
     if (excluded.has(source) || excluded.has(parsePackageReference(source)?.name ?? "")) {
       report.skipped.push({ source, reason: "excluded by the config" });
       continue;

@@ -332,3 +332,34 @@ Deno.test("loadExtensions() rejects an explicit config file that does not exist"
         'Cannot read extensions config "/nonexistent/extensions.json": the file does not exist',
   );
 });
+
+Deno.test("loadExtensions() loads a source listed twice once, and says so", async () => {
+  const { manager, report } = await loadFixtures(["./good.ts", "./good.ts"]);
+  assert.deepEqual(manager.names, ["good"]);
+  assert.deepEqual(report.failed, []);
+  assert.deepEqual(report.skipped, [{
+    source: "./good.ts",
+    reason: "listed more than once in the config: loaded once",
+  }]);
+});
+
+Deno.test("loadExtensions() names a malformed deno.json as the import map, with line and column", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/deno.json`, '{\n  "imports": { "a": "npm:a@1" \n}\n');
+    await assert.rejects(
+      () => loadExtensions({ configFile: `${dir}/extensions.json`, config: { load: [] } }),
+      (error: unknown) => {
+        assert.ok(error instanceof ExtensionConfigError);
+        assert.equal(error.file, `${dir}/deno.json`);
+        assert.match(
+          error.message,
+          /^Cannot read import map ".*deno\.json": invalid JSON at line 4, column 1: the text ends too early$/,
+        );
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
