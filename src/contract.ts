@@ -128,7 +128,7 @@ export function verifyExtension(candidate: unknown, source: string): Extension {
     {
       source,
       phase: "validate",
-      extension: typeof name === "string" ? name : undefined,
+      extension: typeof name === "string" && EXTENSION_NAME_PATTERN.test(name) ? name : undefined,
       cause: result.error,
     },
   );

@@ -84,12 +84,15 @@ Deno.test("loadExtensions() reports each failure phase with the source and the f
         /"name" must be a string.*: current value is undefined$/,
       ),
   );
-  await t.step("invalid name", () =>
-    expectFailure(
+  await t.step("invalid name", async () => {
+    await expectFailure(
       "bad_name.ts",
       "validate",
       /"name" must start with a lowercase letter.*: current value is "Drop Table"$/,
-    ));
+    );
+    const { report } = await loadFixtures(["./bad_name.ts"]);
+    assert.equal(report.failed[0]!.name, undefined, "an invalid name is not reported as a name");
+  });
   await t.step("invalid version", () =>
     expectFailure(
       "bad_version.ts",
