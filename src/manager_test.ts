@@ -1,3 +1,4 @@
+import { makeCluster, makeNode } from "../tests/_payloads.ts";
 import assert from "node:assert/strict";
 import { ExtensionError, ExtensionVetoError } from "./errors.ts";
 import type { Extension } from "./extension.ts";
@@ -5,38 +6,6 @@ import { ExtensionManager } from "./manager.ts";
 import type { Cluster, Node } from "./payloads.ts";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-
-function node(id: number, extra: Partial<Node> = {}): Node {
-  return {
-    id,
-    uuid: `uuid-${id}`,
-    mac: `52:54:00:00:00:${String(id).padStart(2, "0")}`,
-    name: `node-${id}`,
-    hostname: `node-${id}`,
-    status: "discover",
-    cluster_id: null,
-    group_id: null,
-    roles: [],
-    pending_roles: [],
-    pending_addition: false,
-    pending_deletion: false,
-    online: true,
-    meta: {},
-    ...extra,
-  };
-}
-
-function cluster(extensions: string[]): Cluster {
-  return {
-    id: 1,
-    name: "env",
-    mode: "ha_compact",
-    status: "new",
-    release: "2026.11",
-    extensions,
-    attributes: {},
-  };
-}
 
 function ext(name: string, members: Record<string, unknown> = {}): Extension {
   return { name, version: "1.0.0", description: `The ${name} extension.`, ...members };
@@ -64,7 +33,7 @@ Deno.test("ExtensionManager.notify() isolates a throwing, a rejecting and a neve
     ext("last", { onNodeCreate: async (n: Node) => void received.push(`last:${n.id}`) }),
   ], 50);
   const started = performance.now();
-  const result = await manager.notify("onNodeCreate", node(7));
+  const result = await manager.notify("onNodeCreate", makeNode(7));
   assert.ok(performance.now() - started < 2_000, "the time limit ends the wait");
   assert.deepEqual(received, ["first:7", "last:7"]);
   assert.equal(result.handled, 2);
@@ -87,7 +56,7 @@ Deno.test("ExtensionManager.notify() delivers in load order and skips extensions
     ext("c", { onNodeDelete: async () => void order.push("c") }),
     ext("d", { onNodeDelete: () => void order.push("d") }),
   ]);
-  const result = await manager.notify("onNodeDelete", node(1));
+  const result = await manager.notify("onNodeDelete", makeNode(1));
   assert.deepEqual(order, ["a", "c", "d"]);
   assert.equal(result.handled, 3);
 });
@@ -95,7 +64,7 @@ Deno.test("ExtensionManager.notify() delivers in load order and skips extensions
 Deno.test("ExtensionManager.dispatch() answers synchronously when every handler is sync", () => {
   let calls = 0;
   const manager = manage([ext("a", { onNodeUpdate: () => void calls++ })]);
-  const result = manager.dispatch("onNodeUpdate", node(1));
+  const result = manager.dispatch("onNodeUpdate", makeNode(1));
   assert.ok(!(result instanceof Promise));
   assert.equal(result.handled, 1);
   assert.equal(calls, 1);
@@ -111,7 +80,7 @@ Deno.test("ExtensionManager.notify() freezes payloads: a handler cannot change w
     }),
     ext("reader", { onNodeUpdate: (n: Node) => void seen.push(n.name, n.roles.length) }),
   ]);
-  const payload = node(3, { roles: ["compute"] });
+  const payload = makeNode(3, { roles: ["compute"] });
   const result = await manager.notify("onNodeUpdate", payload);
   assert.deepEqual(seen, ["node-3", 1]);
   assert.equal(result.failures[0]?.extension, "vandal");
@@ -131,7 +100,7 @@ Deno.test("ExtensionManager.check() stops at the first veto and names the extens
     ext("c", { onBeforeDeploymentCheck: () => void calls.push("c") }),
   ]);
   await assert.rejects(
-    () => manager.check("onBeforeDeploymentCheck", cluster(["c", "b", "a"]), []),
+    () => manager.check("onBeforeDeploymentCheck", makeCluster(["c", "b", "a"]), []),
     (error: unknown) => {
       assert.ok(error instanceof ExtensionVetoError);
       assert.equal(error.extension, "b");
@@ -156,7 +125,7 @@ Deno.test("ExtensionManager.check() only asks the extensions enabled on the clus
       },
     }),
   ]);
-  await manager.check("onBeforeProvisioningSerialization", cluster(["on"]), [], false);
+  await manager.check("onBeforeProvisioningSerialization", makeCluster(["on"]), [], false);
   assert.deepEqual(calls, ["on"]);
 });
 
@@ -186,8 +155,8 @@ Deno.test("ExtensionManager.runPipelines() applies pipelines in the cluster's or
   const input = { cluster: { trail: [] as string[] }, nodes: [{ uid: "1" }, { uid: "2" }] };
   const output = await manager.runPipelines(
     "deployment",
-    cluster(["second", "first"]),
-    [node(1), node(2)],
+    makeCluster(["second", "first"]),
+    [makeNode(1), makeNode(2)],
     input,
   );
   assert.deepEqual(output.cluster.trail, ["second", "first"]);
@@ -204,7 +173,8 @@ Deno.test("ExtensionManager.runPipelines() names the extension and step that fai
     }],
   })]);
   await assert.rejects(
-    () => manager.runPipelines("provisioning", cluster(["broken"]), [], { cluster: {}, nodes: [] }),
+    () =>
+      manager.runPipelines("provisioning", makeCluster(["broken"]), [], { cluster: {}, nodes: [] }),
     (error: unknown) =>
       error instanceof ExtensionError && error.extension === "broken" &&
       error.message === 'Extension "broken" failed in processProvisioningForCluster: no disks',

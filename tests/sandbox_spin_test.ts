@@ -11,6 +11,7 @@
 // the report, the restart, the answers), not that the thread stopped.
 //
 // Run: deno test -A --unstable-worker-options tests/sandbox_spin_test.ts
+import { until } from "./_payloads.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { loadExtensions, type Logger, type Node } from "../mod.ts";
@@ -53,14 +54,6 @@ function node(id: number, name: string): Node {
     online: true,
     meta: {},
   };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 Deno.test("createSandboxLauncher() terminates and restarts a Worker that spins forever; the host stays responsive", async () => {

@@ -4,10 +4,10 @@
 // extensions that run in process. Fixtures are in tests/_sandbox/.
 //
 // Run: deno test -A --unstable-worker-options tests/sandbox_test.ts
+import { makeCluster, makeNode, until } from "./_payloads.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
-  type Cluster,
   ExtensionError,
   type ExtensionPermissions,
   ExtensionVetoError,
@@ -15,7 +15,6 @@ import {
   loadExtensions,
   type LoadResult,
   type Logger,
-  type Node,
 } from "../mod.ts";
 import { createSandboxLauncher, sandboxStatus } from "../src/sandbox/launcher.ts";
 import { recorder } from "./_sandbox/recorder.ts";
@@ -54,48 +53,6 @@ async function load(
 
 function sandboxed(specifier: string, sandbox: ExtensionPermissions = {}): LoadEntry {
   return { specifier, sandbox };
-}
-
-function node(id: number, overrides: Partial<Node> = {}): Node {
-  return {
-    id,
-    uuid: `uuid-${id}`,
-    mac: `52:54:00:00:00:${String(id).padStart(2, "0")}`,
-    name: `node-${id}`,
-    hostname: `node-${id}.example`,
-    status: "discover",
-    cluster_id: null,
-    group_id: null,
-    roles: [],
-    pending_roles: [],
-    pending_addition: false,
-    pending_deletion: false,
-    online: true,
-    meta: {},
-    ...overrides,
-  };
-}
-
-function cluster(extensions: string[], overrides: Partial<Cluster> = {}): Cluster {
-  return {
-    id: 1,
-    name: "prod",
-    mode: "ha_compact",
-    status: "new",
-    release: "mitaka-9.0",
-    extensions,
-    attributes: { debug: false },
-    ...overrides,
-  };
-}
-
-/** Waits (bounded) until `condition()` holds. */
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** A TCP listener on loopback that greets each connection and closes it. */
@@ -137,7 +94,7 @@ Deno.test("createSandboxLauncher() refuses what is not granted and reports it wi
     ] as const;
     for (const [index, { hook, denied }] of cases.entries()) {
       await t.step(`${hook}: ${denied.split(" ")[0]}`, async () => {
-        const result = await manager.notify(hook, node(index + 1));
+        const result = await manager.notify(hook, makeNode(index + 1));
         assert.equal(result.handled, 1, "the extension in process still got the event");
         assert.equal(result.failures.length, 1);
         const [failure] = result.failures;
@@ -215,7 +172,7 @@ Deno.test("createSandboxLauncher() lets an extension read the file, host and var
   try {
     assert.deepEqual(report.failed, []);
     for (const hook of ["onNodeCreate", "onNodeUpdate", "onNodeReset"] as const) {
-      const result = await manager.notify(hook, node(1));
+      const result = await manager.notify(hook, makeNode(1));
       assert.deepEqual(result.failures.map((failure) => failure.message), [], hook);
     }
     assert.deepEqual(await manager.call("results"), {
@@ -278,10 +235,10 @@ Deno.test("createSandboxLauncher() delivers the same payloads to a sandboxed ext
   recorder.received.length = 0;
   try {
     assert.deepEqual(report.failed, []);
-    const prod = cluster(["echo"]);
+    const prod = makeCluster(["echo"]);
     await manager.notify(
       "onNodeCreate",
-      node(1, { roles: ["controller"], meta: { disks: [1, 2] } }),
+      makeNode(1, { roles: ["controller"], meta: { disks: [1, 2] } }),
     );
     await manager.notify("onClusterCreate", prod, { name: "prod", extensions: ["echo"] });
     await manager.notify("onClusterPatchAttributes", prod, { debug: true, nested: { a: [1] } });
@@ -303,11 +260,11 @@ Deno.test("createSandboxLauncher() makes a sandboxed veto stop manager.check() a
   const { manager, report } = await load([sandboxed("./veto_box.ts"), "./veto_local.ts"]);
   try {
     assert.deepEqual(report.failed, []);
-    const nodes = [node(1), node(2, { name: "bad", roles: ["forbidden"] })];
+    const nodes = [makeNode(1), makeNode(2, { name: "bad", roles: ["forbidden"] })];
     const refusals: ExtensionVetoError[] = [];
     for (const name of ["veto_box", "veto_local"]) {
-      const prod = cluster([name]);
-      await manager.check("onBeforeDeploymentCheck", prod, [node(1)]);
+      const prod = makeCluster([name]);
+      await manager.check("onBeforeDeploymentCheck", prod, [makeNode(1)]);
       const refusal = await manager.check("onBeforeDeploymentCheck", prod, nodes).then(
         () => assert.fail(`${name} did not veto`),
         (error) => error,
@@ -324,7 +281,7 @@ Deno.test("createSandboxLauncher() makes a sandboxed veto stop manager.check() a
     assert.equal(box?.extension, "veto_box");
     assert.equal(box?.hook, local?.hook);
     // A cluster that does not enable the sandboxed extension is not checked by it.
-    await manager.check("onBeforeDeploymentCheck", cluster([]), nodes);
+    await manager.check("onBeforeDeploymentCheck", makeCluster([]), nodes);
   } finally {
     await manager.teardown();
   }
@@ -395,8 +352,8 @@ Deno.test("createSandboxLauncher() carries provided calls, pipelines, settings, 
     const data = { cluster: { release: "9.0" }, nodes: [{ roles: ["compute"] }, { roles: [] }] };
     const result = await manager.runPipelines(
       "deployment",
-      cluster(["calculator"]),
-      [node(1), node(2)],
+      makeCluster(["calculator"]),
+      [makeNode(1), makeNode(2)],
       data,
     );
     assert.deepEqual(result, {
@@ -474,7 +431,7 @@ Deno.test("createSandboxLauncher() restarts a crashed Worker a bounded number of
       ["exit", "crashed: the extension called Deno.exit(3)"],
     ] as const;
     for (const [index, [how, reason]] of crashes.entries()) {
-      await manager.notify("onNodeCreate", node(index + 1, { name: how }));
+      await manager.notify("onNodeCreate", makeNode(index + 1, { name: how }));
       await until(
         () => lines.some((line) => line.includes(`"crasher" ${reason}`)),
         `the ${how} crash is reported`,
@@ -505,7 +462,7 @@ Deno.test("createSandboxLauncher() restarts a crashed Worker a bounded number of
       ),
       lines.join("\n"),
     );
-    const result = await manager.notify("onNodeCreate", node(9));
+    const result = await manager.notify("onNodeCreate", makeNode(9));
     assert.equal(result.handled, 1, "the extension in process still gets events");
     assert.equal(
       result.failures[0]?.message,
@@ -526,7 +483,7 @@ Deno.test("createSandboxLauncher() abandons a slow handler at the time limit wit
     assert.deepEqual(report.failed, []);
     const result = await manager.notify(
       "onNodeCreate",
-      node(1, { meta: { sleepMs: 4 * LIMIT_MS } }),
+      makeNode(1, { meta: { sleepMs: 4 * LIMIT_MS } }),
     );
     assert.equal(result.failures[0]?.kind, "timeout");
     assert.equal(result.failures[0]?.message, `did not settle within ${LIMIT_MS} ms`);
