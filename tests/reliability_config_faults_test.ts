@@ -188,13 +188,22 @@ Deno.test("an unknown specifier, a missing file and a directory are reported in 
   }
 });
 
-Deno.test("a listed JSR package without ./nailgun.extensions, and one that does not exist, are reported without running their code; the service serves", async () => {
+Deno.test("a listed JSR package loads from ./nailgun.extensions; one without that export, and one that does not exist, are reported without running their code; the service serves", async () => {
   const mirror = await startJsrMirror();
   const marker = "NAILGUN_RELIABILITY_MARKER";
   const project = await makeProject({
-    load: ["jsr:@test/plain@1.0.0", "jsr:@test/absent@^1", fixture("tally_a")],
+    load: [
+      "jsr:@test/plain@1.0.0",
+      "jsr:@test/absent@^1",
+      fixture("tally_a"),
+      "jsr:@test/listed@^1",
+    ],
     discover: false,
   });
+  mirror.publishFiles("@test/listed", "1.2.0", {
+    "ext.ts":
+      `export default { name: "listed", version: "1.2.0", description: "Listed by its jsr: specifier." };\n`,
+  }, { "./nailgun.extensions": "./ext.ts" });
   const sideEffect = join(project.dir, "side-effect");
   mirror.publishFiles("@test/plain", "1.0.0", {
     "mod.ts": `const marker = Deno.env.get("${marker}");\n` +
@@ -212,7 +221,17 @@ Deno.test("a listed JSR package without ./nailgun.extensions, and one that does 
   try {
     const url = await service.ready(60_000);
     const status = await (await fetch(`${url}/api/v1/extensions/status/`)).json();
-    assert.deepEqual(status.loaded.map((info: { name: string }) => info.name), ["tally_a"]);
+    assert.deepEqual(status.loaded.map((info: { name: string }) => info.name), [
+      "tally_a",
+      "listed",
+    ]);
+    assert.deepEqual(status.loaded[1], {
+      name: "listed",
+      version: "1.2.0",
+      description: "Listed by its jsr: specifier.",
+      provides: [],
+      source: "jsr:@test/listed@^1",
+    });
     assert.deepEqual(status.failed, [
       {
         source: "jsr:@test/plain@1.0.0",
