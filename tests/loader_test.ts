@@ -366,3 +366,21 @@ Deno.test("loadExtensions() names a malformed deno.json as the import map, with 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("loadExtensions() resolves an explicitly listed import-map key with the host's import map", async () => {
+  // The repository's deno.json maps "@nailgun/extensions" to ./mod.ts: a real
+  // key whose module has no default export. It must get past resolve (the key
+  // is known) and fail in validate, naming the key.
+  const { report } = await loadExtensions({
+    configFile: `${fixtures}extensions.json`,
+    config: { load: ["@nailgun/extensions"], discover: false },
+    importMap: new URL("../deno.json", import.meta.url).pathname,
+    services: { logger: quiet },
+  });
+  assert.equal(report.failed.length, 1);
+  assert.equal(report.failed[0]!.phase, "validate");
+  assert.match(
+    report.failed[0]!.message,
+    /^Cannot load extension "@nailgun\/extensions": the module has no default export/,
+  );
+});
