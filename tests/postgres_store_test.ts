@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "npm:postgres@3.4.9";
 import { ExtensionLoadError } from "../src/errors.ts";
 import type { Extension, ExtensionDatabase, ExtensionMigration } from "../src/extension.ts";
+import type { Cluster } from "../src/payloads.ts";
 import { openPostgresStore } from "../src/service/store/postgres.ts";
 import { type Store, StoreConflictError } from "../src/service/store/store.ts";
 import { createTestDatabase } from "./_postgres/database.ts";
@@ -35,6 +36,17 @@ async function tableExists(database: ExtensionDatabase, table: string): Promise<
     [table],
   );
   return row.found;
+}
+
+/** A cluster with nothing enabled, as most tests here need one. */
+function newCluster(store: Store, name: string): Promise<Cluster> {
+  return store.createCluster({
+    name,
+    mode: "multinode",
+    release: "r",
+    extensions: [],
+    attributes: {},
+  });
 }
 
 Deno.test("openPostgresStore() rejects a URL that is not a PostgreSQL URL", async () => {
@@ -164,13 +176,7 @@ Deno.test("createNode() fills Nailgun's defaults and rejects a MAC that is taken
 
 Deno.test("createNode() marks a node created in a cluster as pending addition", async () => {
   await withStore(async (store) => {
-    const cluster = await store.createCluster({
-      name: "env",
-      mode: "multinode",
-      release: "r",
-      extensions: [],
-      attributes: {},
-    });
+    const cluster = await newCluster(store, "env");
     const node = await store.createNode({
       mac: "52:54:00:aa:bc:01",
       name: "n1",
@@ -189,20 +195,8 @@ Deno.test("createNode() marks a node created in a cluster as pending addition", 
 
 Deno.test("the store rejects a taken cluster name, node group name or unknown cluster with StoreConflictError", async (t) => {
   await withStore(async (store) => {
-    const cluster = await store.createCluster({
-      name: "env",
-      mode: "multinode",
-      release: "r",
-      extensions: [],
-      attributes: {},
-    });
-    const other = await store.createCluster({
-      name: "other",
-      mode: "multinode",
-      release: "r",
-      extensions: [],
-      attributes: {},
-    });
+    const cluster = await newCluster(store, "env");
+    const other = await newCluster(store, "other");
     await t.step("a cluster name", async () => {
       const conflict = (error: unknown) => {
         assert.ok(error instanceof StoreConflictError);
@@ -260,13 +254,7 @@ Deno.test("the store rejects a taken cluster name, node group name or unknown cl
 
 Deno.test("updateNode() patches a node and rejects a MAC that another node has", async () => {
   await withStore(async (store) => {
-    const cluster = await store.createCluster({
-      name: "env",
-      mode: "multinode",
-      release: "r",
-      extensions: [],
-      attributes: {},
-    });
+    const cluster = await newCluster(store, "env");
     const a = await store.createNode({ mac: "52:54:00:00:00:0a", meta: { cpu: 4 } });
     const b = await store.createNode({ mac: "52:54:00:00:00:0b" });
     const updated = await store.updateNode(a.id, {
@@ -311,13 +299,7 @@ Deno.test("deleteNode() and deleteNodes() delete the nodes that exist and answer
 
 Deno.test("createNodeGroup() and deleteNodeGroup() keep the group's nodes with no group", async () => {
   await withStore(async (store) => {
-    const cluster = await store.createCluster({
-      name: "env",
-      mode: "multinode",
-      release: "r",
-      extensions: [],
-      attributes: {},
-    });
+    const cluster = await newCluster(store, "env");
     const group = await store.createNodeGroup({ name: "rack-1", cluster_id: cluster.id });
     assert.deepEqual(group, { id: group.id, name: "rack-1", cluster_id: cluster.id });
     assert.deepEqual(await store.getNodeGroup(group.id), group);
@@ -343,13 +325,7 @@ Deno.test("deleteCluster() deletes its node groups and returns its nodes to the 
       extensions: ["volumes"],
       attributes: { a: 1 },
     });
-    const other = await store.createCluster({
-      name: "kept",
-      mode: "multinode",
-      release: "r",
-      extensions: [],
-      attributes: {},
-    });
+    const other = await newCluster(store, "kept");
     const group = await store.createNodeGroup({ name: "default", cluster_id: cluster.id });
     const kept = await store.createNodeGroup({ name: "default", cluster_id: other.id });
     const member = await store.createNode({

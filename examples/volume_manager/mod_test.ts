@@ -7,14 +7,12 @@ import {
   instantiateExtension,
   loadExtensions,
   type Logger,
-  type Node,
   type SerializedData,
 } from "@nailgun/extensions";
 import * as volumeManagerModule from "./mod.ts";
 import { type Disk, NODE_VOLUMES_TABLE } from "./mod.ts";
 import { TestSqliteDatabase } from "./_test_sqlite.ts";
-
-const GB = 1024 ** 3;
+import { GB, node } from "./_test_node.ts";
 
 function recordingLogger(lines: string[]): Logger {
   return {
@@ -22,26 +20,6 @@ function recordingLogger(lines: string[]): Logger {
     info: (line) => lines.push(`info: ${line}`),
     warn: (line) => lines.push(`warn: ${line}`),
     error: (line) => lines.push(`error: ${line}`),
-  };
-}
-
-function node(id: number, changes: Partial<Node> = {}): Node {
-  return {
-    id,
-    uuid: `uuid-${id}`,
-    mac: `52:54:00:00:00:0${id}`,
-    name: `node-${id}`,
-    hostname: `node-${id}`,
-    status: "discover",
-    cluster_id: 1,
-    group_id: null,
-    roles: [],
-    pending_roles: [],
-    pending_addition: false,
-    pending_deletion: false,
-    online: true,
-    meta: { disks: [{ name: "sda", size: 100 * GB }, { name: "sdb", size: 20 * GB }] },
-    ...changes,
   };
 }
 

@@ -9,10 +9,12 @@ import {
   ExtensionManager,
   ExtensionVetoError,
   instantiateExtension,
-  type Node,
 } from "@nailgun/extensions";
+import { GB, node } from "./_test_node.ts";
 import * as volumeManagerModule from "./mod.ts";
 import { NodeVolumesTable } from "./mod.ts";
+
+const ONE_40_GB_DISK = { disks: [{ name: "sda", size: 40 * GB }] };
 
 const baseUrl = Deno.env.get("NAILGUN_TEST_POSTGRES_URL");
 
@@ -52,26 +54,6 @@ async function withDatabase(fn: (database: ExtensionDatabase) => Promise<void>):
   }
 }
 
-function node(id: number, changes: Partial<Node> = {}): Node {
-  return {
-    id,
-    uuid: `uuid-${id}`,
-    mac: `52:54:00:00:00:0${id}`,
-    name: `node-${id}`,
-    hostname: `node-${id}`,
-    status: "discover",
-    cluster_id: 1,
-    group_id: null,
-    roles: [],
-    pending_roles: [],
-    pending_addition: false,
-    pending_deletion: false,
-    online: true,
-    meta: { disks: [{ name: "sda", size: 40 * 1024 ** 3 }] },
-    ...changes,
-  };
-}
-
 Deno.test({
   name: "VolumeManager keeps layouts, serves routes and vetoes on PostgreSQL",
   ignore: baseUrl === undefined,
@@ -84,7 +66,10 @@ Deno.test({
       const manager = new ExtensionManager([{ extension, source: "./mod.ts" }]);
 
       for (const id of [1, 2, 3]) {
-        const result = await manager.notify("onNodeCreate", node(id, { roles: ["controller"] }));
+        const result = await manager.notify(
+          "onNodeCreate",
+          node(id, { roles: ["controller"], meta: ONE_40_GB_DISK }),
+        );
         assert.deepEqual(result.failures, []);
       }
       const table = new NodeVolumesTable(database);
@@ -113,7 +98,9 @@ Deno.test({
         attributes: {},
       };
       await assert.rejects(
-        manager.check("onBeforeDeploymentCheck", cluster, [node(1, { roles: ["controller"] })]),
+        manager.check("onBeforeDeploymentCheck", cluster, [
+          node(1, { roles: ["controller"], meta: ONE_40_GB_DISK }),
+        ]),
         ExtensionVetoError,
       );
 
