@@ -11,12 +11,21 @@ import { jsonErrorOffset } from "./_json_position.ts";
 import { valueAt } from "./_value_path.ts";
 import type { ExtensionPermissions } from "./extension.ts";
 import type { Schema } from "./schema.ts";
+import {
+  DEFAULT_BREAKER_COOLDOWN_MS,
+  DEFAULT_BREAKER_FAILURES,
+  DEFAULT_CALL_MAX_DEPTH,
+  DEFAULT_CALL_MAX_PENDING,
+  DEFAULT_DELIVERY_MAX_ATTEMPTS,
+  DEFAULT_DELIVERY_RETRY_BASE_MS,
+  DEFAULT_DELIVERY_RETRY_MAX_MS,
+  DEFAULT_HANDLER_TIMEOUT_MS,
+} from "./defaults.ts";
 
 /** The key of the section that lists extensions, the stevedore namespace's name. */
 export const CONFIG_SECTION = "nailgun.extensions";
 
-/** Default time limit of one handler call, in milliseconds. */
-export const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+export { DEFAULT_HANDLER_TIMEOUT_MS };
 
 const hostList = z.array(z.string().min(1, { error: "must not be empty" }), {
   error: "must be a list of strings",
@@ -43,6 +52,43 @@ const entrySchema = z.union([
   }),
 ], { error: "must be a specifier string or an object {specifier, sandbox}" });
 
+const count = (what: string) =>
+  z.number({ error: `must be a number of ${what}` }).int({
+    error: `must be a whole number of ${what}`,
+  }).positive({ error: "must be positive" });
+
+const milliseconds = count("milliseconds").max(86_400_000, { error: "must be one day at most" });
+
+const breakerSchema = z.strictObject({
+  failures: count("failures").default(DEFAULT_BREAKER_FAILURES).describe(
+    "Consecutive failures or timeouts after which an extension's notification handlers are suspended.",
+  ),
+  cooldownMs: milliseconds.default(DEFAULT_BREAKER_COOLDOWN_MS).describe(
+    "How long a suspended extension waits before one call probes it.",
+  ),
+}, { error: "must be an object with failures and cooldownMs" });
+
+const callsSchema = z.strictObject({
+  maxDepth: count("calls").default(DEFAULT_CALL_MAX_DEPTH).describe(
+    "Longest chain of provided calls from a sandboxed extension, calls back through the host included.",
+  ),
+  maxPending: count("calls").default(DEFAULT_CALL_MAX_PENDING).describe(
+    "Provided calls a sandboxed extension may have pending at once.",
+  ),
+}, { error: "must be an object with maxDepth and maxPending" });
+
+const deliverySchema = z.strictObject({
+  maxAttempts: count("attempts").default(DEFAULT_DELIVERY_MAX_ATTEMPTS).describe(
+    "Attempts of a durable notification before it is parked.",
+  ),
+  retryBaseMs: milliseconds.default(DEFAULT_DELIVERY_RETRY_BASE_MS).describe(
+    "First retry delay of a durable notification; it doubles on each attempt.",
+  ),
+  retryMaxMs: milliseconds.default(DEFAULT_DELIVERY_RETRY_MAX_MS).describe(
+    "Longest retry delay of a durable notification.",
+  ),
+}, { error: "must be an object with maxAttempts, retryBaseMs and retryMaxMs" });
+
 const optionsSchema = z.strictObject({
   load: z.array(entrySchema, { error: "must be a list of specifiers" }).default([]).describe(
     "Extensions to load, in order: jsr:, npm:, import-map keys, or paths relative to this file.",
@@ -63,6 +109,19 @@ const optionsSchema = z.strictObject({
   strict: z.boolean({ error: "must be true or false" }).default(false).describe(
     "Refuse to start when any extension fails to load.",
   ),
+  breaker: breakerSchema.default({
+    failures: DEFAULT_BREAKER_FAILURES,
+    cooldownMs: DEFAULT_BREAKER_COOLDOWN_MS,
+  }).describe("The circuit breaker that suspends an extension that keeps failing."),
+  calls: callsSchema.default({
+    maxDepth: DEFAULT_CALL_MAX_DEPTH,
+    maxPending: DEFAULT_CALL_MAX_PENDING,
+  }).describe("Limits of provided calls from sandboxed extensions."),
+  delivery: deliverySchema.default({
+    maxAttempts: DEFAULT_DELIVERY_MAX_ATTEMPTS,
+    retryBaseMs: DEFAULT_DELIVERY_RETRY_BASE_MS,
+    retryMaxMs: DEFAULT_DELIVERY_RETRY_MAX_MS,
+  }).describe('Retries of durable notifications (extensions with delivery: "durable").'),
   settings: z.record(
     z.string(),
     z.record(z.string(), z.unknown(), { error: "must be an object" }),
@@ -109,6 +168,12 @@ export interface ExtensionsConfig {
   handlerTimeoutMs: number;
   /** Whether any load failure stops the start-up. */
   strict: boolean;
+  /** The circuit breaker: consecutive failures before suspension, and the cool-down. */
+  breaker: { failures: number; cooldownMs: number };
+  /** Limits of provided calls from sandboxed extensions. */
+  calls: { maxDepth: number; maxPending: number };
+  /** Retries of durable notifications. */
+  delivery: { maxAttempts: number; retryBaseMs: number; retryMaxMs: number };
   /** Settings of each extension, keyed by its name. */
   settings: Record<string, Record<string, unknown>>;
 }

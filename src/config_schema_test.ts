@@ -31,7 +31,7 @@ Deno.test("parseExtensionsConfig() names the JSON path, the expected form and th
     ],
     [
       { "nailgun.extensions": { lod: [] } },
-      '$["nailgun.extensions"] has an unknown key "lod": known keys are load, discover, exclude, clusterDefaults, handlerTimeoutMs, strict, settings: current value is {"lod":[]}',
+      '$["nailgun.extensions"] has an unknown key "lod": known keys are load, discover, exclude, clusterDefaults, handlerTimeoutMs, strict, breaker, calls, delivery, settings: current value is {"lod":[]}',
     ],
     [
       { "nailgun.extensions": { load: [{ specifier: "./a.ts", sandbox: { net: "x" } }] } },
@@ -67,6 +67,9 @@ Deno.test("parseExtensionsConfig() fills in every default", () => {
       clusterDefaults: [],
       handlerTimeoutMs: 10_000,
       strict: false,
+      breaker: { failures: 3, cooldownMs: 30_000 },
+      calls: { maxDepth: 8, maxPending: 64 },
+      delivery: { maxAttempts: 10, retryBaseMs: 1_000, retryMaxMs: 60_000 },
       settings: {},
     },
   );

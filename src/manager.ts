@@ -25,7 +25,7 @@ import {
   type VetoHook,
 } from "./hooks.ts";
 import type { Cluster, Node, SerializedData } from "./payloads.ts";
-import { DEFAULT_HANDLER_TIMEOUT_MS } from "./config.ts";
+import { DEFAULT_HANDLER_TIMEOUT_MS } from "./defaults.ts";
 import { Watchdog } from "./watchdog.ts";
 
 /** An extension together with where it came from. */

@@ -49,7 +49,7 @@
  * @module
  */
 import { satisfiesRange } from "../_semver.ts";
-import { DEFAULT_HANDLER_TIMEOUT_MS } from "../config.ts";
+import { DEFAULT_HANDLER_TIMEOUT_MS } from "../defaults.ts";
 import { verifyExtension } from "../contract.ts";
 import { ExtensionLoadError } from "../errors.ts";
 import type {
