@@ -384,3 +384,96 @@ Deno.test("loadExtensions() resolves an explicitly listed import-map key with th
     /^Cannot load extension "@nailgun\/extensions": the module has no default export/,
   );
 });
+
+Deno.test("loadExtensions() warns of methods named like hooks or pipeline steps that are not, and still loads", async () => {
+  const warned: string[] = [];
+  const { manager, report } = await loadExtensions({
+    configFile: `${fixtures}extensions.json`,
+    config: { load: ["./good.ts", "./misspelt_hooks.ts"], discover: false },
+    services: { logger: { ...quiet, warn: (message: string) => warned.push(message) } },
+  });
+  assert.deepEqual(manager.names, ["good", "misspelt"]);
+  assert.deepEqual(report.failed, []);
+  const hint = (message: string) => ({ source: "./misspelt_hooks.ts", name: "misspelt", message });
+  assert.deepEqual(report.warnings, [
+    hint("onnodedelete is not a hook: did you mean onNodeDelete?"),
+    hint("onNodeCreated is not a hook: did you mean onNodeCreate?"),
+    hint("onClusterDeleted is not a hook: did you mean onClusterDelete?"),
+    hint(
+      "pipelines[0].processDeploymentForNodes is not a pipeline step: did you mean processDeploymentForNode?",
+    ),
+  ]);
+  assert.deepEqual(warned, [
+    'extension "misspelt" (from ./misspelt_hooks.ts): onnodedelete is not a hook: did you mean onNodeDelete?',
+    'extension "misspelt" (from ./misspelt_hooks.ts): onNodeCreated is not a hook: did you mean onNodeCreate?',
+    'extension "misspelt" (from ./misspelt_hooks.ts): onClusterDeleted is not a hook: did you mean onClusterDelete?',
+    'extension "misspelt" (from ./misspelt_hooks.ts): pipelines[0].processDeploymentForNodes is not a pipeline step: did you mean processDeploymentForNode?',
+  ]);
+});
+
+Deno.test("loadExtensions() warns of nothing for an extension whose hooks are spelt right", async () => {
+  const { report } = await loadFixtures(["./good.ts", "./plain_object.ts"]);
+  assert.deepEqual(report.warnings, []);
+});
+
+Deno.test("loadExtensions() answers a path written without ./ with the path that would work", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/examples/logging`, { recursive: true });
+    await Deno.writeTextFile(
+      `${dir}/examples/logging/mod.ts`,
+      'export default { name: "logging", version: "1.0.0", description: "Logs." };',
+    );
+    const load = async (source: string) => {
+      const { report } = await loadExtensions({
+        configFile: `${dir}/extensions.json`,
+        config: { load: [source], discover: false },
+        importMap: { file: `${dir}/deno.json`, imports: {} },
+        services: { logger: quiet },
+      });
+      assert.equal(report.failed.length, 1);
+      assert.equal(report.failed[0]!.phase, "resolve");
+      return report.failed[0]!.message;
+    };
+    const unknown = (source: string) =>
+      `Cannot load extension "${source}": it is not a path, a jsr: or npm: specifier, nor a key of the import map "${dir}/deno.json"`;
+    await t.step("a file that exists", async () => {
+      assert.equal(
+        await load("examples/logging/mod.ts"),
+        `${
+          unknown("examples/logging/mod.ts")
+        }: a path starts with "./" or "../": write "./examples/logging/mod.ts"`,
+      );
+    });
+    await t.step("a file that does not exist either", async () => {
+      assert.equal(
+        await load("examples/loging/mod.ts"),
+        `${
+          unknown("examples/loging/mod.ts")
+        }: a path starts with "./" or "../", and the file "${dir}/examples/loging/mod.ts" does not exist either: paths are relative to the config file`,
+      );
+    });
+    await t.step("a package name keeps the install advice", async () => {
+      assert.equal(
+        await load("@acme/audit"),
+        `${unknown("@acme/audit")}: install it with "deno add jsr:@acme/audit" (or npm:)`,
+      );
+      assert.equal(
+        await load("nailgun-audit"),
+        `${
+          unknown("nailgun-audit")
+        }: install it with "deno add npm:nailgun-audit", or write a path such as "./nailgun-audit.ts"`,
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() reports a module whose top-level code throws a 404 in phase import", async () => {
+  await expectFailure(
+    "throws_404.ts",
+    "import",
+    /: importing it threw: GET https:\/\/inventory\.invalid\/api answered 404: not found$/,
+  );
+});
