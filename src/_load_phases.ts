@@ -564,10 +564,11 @@ async function resolveSpecifier(
       { source, phase: "resolve" },
     );
   }
-  const advice = source.startsWith("@")
-    ? `install it with "deno add jsr:${source}" (or npm:)`
-    : `install it with "deno add npm:${source}", or write a path such as "./${source}.ts"`;
-  throw new ExtensionLoadError(`${unknown}: ${advice}`, { source, phase: "resolve" });
+  const add = source.startsWith("@") ? `jsr:${source}" (or npm:)` : `npm:${source}"`;
+  throw new ExtensionLoadError(
+    `${unknown}: install it with "deno add ${add}, or write a path such as "./${source}.ts"`,
+    { source, phase: "resolve" },
+  );
 }
 
 async function exists(url: URL): Promise<boolean> {

@@ -1,7 +1,9 @@
 /**
- * Loading extensions in phases (SPEC §3): resolve, import, validate, check
- * conflicts and host version, migrate, set up. Each failure is isolated to
- * its extension and recorded with its phase in the load report.
+ * Loading extensions in phases (SPEC §3): resolve, import, validate (or
+ * start in the sandbox), check the host version and conflicts, migrate, set
+ * up; each phase is a function of `_load_phases.ts`. Each failure is isolated
+ * to its extension and recorded with its phase in the load report, beside
+ * the warnings (hints that are not failures).
  *
  * @module
  */

@@ -453,10 +453,29 @@ Deno.test("loadExtensions() answers a path written without ./ with the path that
         }: a path starts with "./" or "../", and the file "${dir}/examples/loging/mod.ts" does not exist either: paths are relative to the config file`,
       );
     });
+    await t.step("in strict mode, the same hint rejects the load", async () => {
+      await assert.rejects(
+        () =>
+          loadExtensions({
+            configFile: `${dir}/extensions.json`,
+            config: { load: ["examples/logging/mod.ts"], discover: false, strict: true },
+            importMap: { file: `${dir}/deno.json`, imports: {} },
+            services: { logger: quiet },
+          }),
+        (error: unknown) => {
+          assert.ok(error instanceof ExtensionLoadError);
+          assert.equal(error.phase, "resolve");
+          assert.match(error.message, /: write "\.\/examples\/logging\/mod\.ts"$/);
+          return true;
+        },
+      );
+    });
     await t.step("a package name keeps the install advice", async () => {
       assert.equal(
         await load("@acme/audit"),
-        `${unknown("@acme/audit")}: install it with "deno add jsr:@acme/audit" (or npm:)`,
+        `${
+          unknown("@acme/audit")
+        }: install it with "deno add jsr:@acme/audit" (or npm:), or write a path such as "./@acme/audit.ts"`,
       );
       assert.equal(
         await load("nailgun-audit"),
