@@ -77,17 +77,28 @@ export function extensionModuleOf(specifier: string, hasSubpath: boolean): strin
  * Whether an import error says that the package does not export the
  * requested subpath. Deno raises it while resolving, before any code of the
  * package runs: JSR says `Unknown export`, npm says
- * `ERR_PACKAGE_PATH_NOT_EXPORTED`.
+ * `ERR_PACKAGE_PATH_NOT_EXPORTED`. Only an error of Deno's module loader
+ * counts (a `TypeError` or one with a `code`, that names the subpath), not
+ * one that the package's own code threw.
  *
  * @param error What `import()` rejected with.
  * @returns `true` for a missing subpath export.
+ *
+ * @example
+ * ```ts
+ * import { isMissingExportError } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * assert.equal(isMissingExportError(new Error('"./nailgun.extensions" is not exported')), false);
+ * ```
  */
 export function isMissingExportError(error: unknown): boolean {
-  const text = error instanceof Error
-    ? `${error.message} ${String((error as { code?: unknown }).code)}`
-    : String(error);
-  return /Unknown export|ERR_PACKAGE_PATH_NOT_EXPORTED|is not exported|not defined by "exports"|Cannot find module '[^']*\/nailgun\.extensions(\.[cm]?[jt]s)?'/i
-    .test(text);
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (error.name !== "TypeError" && typeof code !== "string") return false;
+  const text = `${stripAnsi(error.message)} ${String(code)}`;
+  return text.includes(EXTENSIONS_SUBPATH.slice(2)) &&
+    /Unknown export|ERR_PACKAGE_PATH_NOT_EXPORTED|is not exported|not defined by "exports"|Cannot find module '[^']*\/nailgun\.extensions(\.[cm]?[jt]s)?'/i
+      .test(text);
 }
 
 /**

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
   extensionModuleOf,
+  isMissingExportError,
   isModuleNotFoundError,
   isPathSpecifier,
   parsePackageReference,
@@ -66,6 +67,16 @@ Deno.test("isModuleNotFoundError() tells a missing module from one that is there
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("isMissingExportError() tells a package without ./nailgun.extensions from code that says so", async () => {
+  // zod is a dependency of this library, so the npm cache holds it; it exports no such subpath.
+  const error = await importError("npm:zod@^4.1.0/nailgun.extensions");
+  assert.equal(isMissingExportError(error), true);
+  assert.equal(isModuleNotFoundError(error, "npm:zod@^4.1.0/nailgun.extensions"), true);
+  assert.equal(isMissingExportError(new Error('"./nailgun.extensions" is not exported')), false);
+  assert.equal(isMissingExportError(new TypeError("x is not exported")), false);
+  assert.equal(isMissingExportError("Unknown export './nailgun.extensions'"), false);
 });
 
 Deno.test("parsePackageReference() splits jsr: and npm: specifiers and refuses the rest", () => {

@@ -159,8 +159,8 @@ export async function runCli(
 
 function render(report: LoadReport, asJson: boolean): string {
   if (!asJson) return formatLoadReport(report);
-  const { loaded, failed, skipped, warnings } = report;
-  return JSON.stringify({ loaded, failed, skipped, warnings }, null, 2);
+  const { loaded, failed, skipped } = report;
+  return JSON.stringify({ loaded, failed, skipped }, null, 2);
 }
 
 function load(
