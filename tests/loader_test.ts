@@ -7,6 +7,7 @@ import {
   type LoadResult,
   VERSION,
 } from "../mod.ts";
+import { currentExtension } from "../src/attribution.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -495,4 +496,38 @@ Deno.test("loadExtensions() reports a module whose top-level code throws a 404 i
     "import",
     /: importing it threw: GET https:\/\/inventory\.invalid\/api answered 404: not found$/,
   );
+});
+
+Deno.test("loadExtensions() runs migrate and setup in the extension's async context", async () => {
+  const dir = await Deno.makeTempDir();
+  const seen: unknown[] = [];
+  const probe = (step: string) => seen.push([step, currentExtension()]);
+  (globalThis as Record<string, unknown>).__probe = probe;
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ctx.ts`,
+      `export default {
+        name: "ctx", version: "1.0.0", description: "Checks its context.",
+        async setup() {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          globalThis.__probe("setup");
+        },
+      };`,
+    );
+    await loadExtensions({
+      configFile: `${dir}/extensions.json`,
+      config: { load: ["./ctx.ts"], discover: false },
+      services: { logger: quiet },
+      migrate: async () => {
+        await Promise.resolve();
+        probe("migrate");
+      },
+    });
+    probe("after");
+    const scope = { name: "ctx", source: "./ctx.ts" };
+    assert.deepEqual(seen, [["migrate", scope], ["setup", scope], ["after", undefined]]);
+  } finally {
+    delete (globalThis as Record<string, unknown>).__probe;
+    await Deno.remove(dir, { recursive: true });
+  }
 });
