@@ -3,6 +3,7 @@
 // is recorded in the load report (failed or skipped) and goes no further, so a
 // phase that fails for one extension passes the others on. `runPhase` applies
 // a phase to every extension, records what did not pass, and keeps the order.
+import { fileURLToPath } from "node:url";
 import { satisfiesRange } from "./_semver.ts";
 import { runAsExtension } from "./attribution.ts";
 import {
@@ -37,7 +38,6 @@ import {
   parsePackageReference,
 } from "./specifier.ts";
 import { VERSION } from "./version.ts";
-import { fileURLToPath } from "node:url";
 
 /** What one load shares across its phases: the settings, the report, the claims so far. */
 export interface LoadRun {
@@ -349,7 +349,13 @@ export async function sandboxPhase(
 export function hintPhase(run: LoadRun, instance: Instance): PhaseResult<Instance> {
   if (instance.sandboxed) return { pass: instance };
   const { name } = instance.extension;
-  for (const message of extensionHints(instance.extension)) {
+  let hints: string[];
+  try {
+    hints = extensionHints(instance.extension);
+  } catch {
+    return { pass: instance }; // A proxy that refuses reflection: no hint, no harm.
+  }
+  for (const message of hints) {
     run.report.warnings.push({ source: instance.source, name, message });
     run.logger.warn(`extension "${name}" (from ${instance.source}): ${message}`);
   }
