@@ -531,3 +531,9 @@ Deno.test("loadExtensions() runs migrate and setup in the extension's async cont
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("loadExtensions() gives no warning for an extension the config excludes by name", async () => {
+  const { report } = await loadFixtures(["./misspelt_hooks.ts"], { exclude: ["misspelt"] });
+  assert.deepEqual(report.warnings, []);
+  assert.deepEqual(report.skipped.map((skipped) => skipped.source), ["./misspelt_hooks.ts"]);
+});
