@@ -116,7 +116,7 @@ export async function startLoad(options: LoadOptions): Promise<LoadRun> {
   const baseUrl = toFileUrl(configFile);
   const importMap = typeof options.importMap === "object"
     ? options.importMap
-    : await readImportMap(options.importMap ?? fileURLToPath(new URL("deno.json", baseUrl)));
+    : await readImportMap(options.importMap ?? await projectConfigBeside(baseUrl));
   const services: HostServices = { ...options.services, settings: config.settings };
   return {
     config,
@@ -575,6 +575,13 @@ async function resolveSpecifier(
     `${unknown}: install it with "deno add ${add}, or write a path such as "./${source}.ts"`,
     { source, phase: "resolve" },
   );
+}
+
+/** The `deno.json` beside the config file, or the `deno.jsonc` when only that exists. */
+async function projectConfigBeside(baseUrl: URL): Promise<string> {
+  const json = new URL("deno.json", baseUrl);
+  const jsonc = new URL("deno.jsonc", baseUrl);
+  return fileURLToPath(!await exists(json) && await exists(jsonc) ? jsonc : json);
 }
 
 async function exists(url: URL): Promise<boolean> {

@@ -113,7 +113,10 @@ export interface LoadOptions {
    * Default `./extensions.json`; a missing default file means no entries.
    */
   configFile?: string;
-  /** The import map to discover from, or the `deno.json` to read it from. Default: `deno.json` beside the config file. */
+  /**
+   * The import map to discover from, or the `deno.json` to read it from.
+   * Default: `deno.json` beside the config file (`deno.jsonc` when only that exists).
+   */
   importMap?: ImportMap | string;
   /**
    * Imports a module. Pass `(specifier) => import(specifier)` from the host

@@ -113,18 +113,16 @@ Deno.test("loadExtensions() discovers import-map packages in key order, after th
   }
 });
 
-Deno.test("loadExtensions() discovers from a deno.json with comments and trailing commas", async () => {
-  const { dir, root } = await makeProject({
-    "host.ts": HOST,
-    "extensions.json": '{ "nailgun.extensions": [] }',
-    "packages/alpha/mod.ts": extension("alpha"),
-  });
-  try {
-    const library = Object.entries(await libraryImports())
-      .map(([key, target]) => `    ${JSON.stringify(key)}: ${JSON.stringify(target)},`).join("\n");
-    await Deno.writeTextFile(
-      join(dir, "deno.json"),
-      `{
+Deno.test("loadExtensions() discovers from a deno.json or deno.jsonc with comments and trailing commas", async (t) => {
+  const library = Object.entries(await libraryImports())
+    .map(([key, target]) => `    ${JSON.stringify(key)}: ${JSON.stringify(target)},`).join("\n");
+  for (const file of ["deno.json", "deno.jsonc"]) {
+    await t.step(file, async () => {
+      const { dir, root } = await makeProject({
+        "host.ts": HOST,
+        "extensions.json": '{ "nailgun.extensions": [] }',
+        "packages/alpha/mod.ts": extension("alpha"),
+        [file]: `{
   // The host's packages. /* not a comment inside a line comment
   "imports": {
     /* an extension */ "alpha": "jsr:@acme/alpha@^2",
@@ -133,12 +131,15 @@ ${library}
   },
 }
 `,
-    );
-    const report = await runHost(dir);
-    assert.deepEqual(report.failed, []);
-    assert.deepEqual(report.loaded.map(({ name }) => name), ["alpha"]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
+      });
+      try {
+        const report = await runHost(dir);
+        assert.deepEqual(report.failed, []);
+        assert.deepEqual(report.loaded.map(({ name }) => name), ["alpha"]);
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    });
   }
 });
 
