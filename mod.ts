@@ -127,6 +127,7 @@ export {
   type LoadOptions,
   type LoadReport,
   type LoadResult,
+  type LoadWarning,
   type ModuleNamespace,
   type SandboxLauncher,
   type SkippedSource,

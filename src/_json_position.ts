@@ -86,3 +86,28 @@ export function jsonErrorOffset(text: string): number {
   }
   return text.length;
 }
+
+/** Where in JSON text an offset lies, and what is found there, for a syntax error's message. */
+export interface JsonPosition {
+  /** 1-based line. */
+  line: number;
+  /** 1-based column, in UTF-16 code units. */
+  column: number;
+  /** What is wrong there: `unexpected ","`, `unexpected U+00A0` or `the text ends too early`. */
+  reason: string;
+}
+
+/** The line, column and reason of a syntax error at `offset` in `text`. */
+export function describeJsonPosition(text: string, offset: number): JsonPosition {
+  const at = Math.min(Math.max(offset, 0), text.length);
+  const before = text.slice(0, at);
+  const line = before.split("\n").length;
+  const column = at - before.lastIndexOf("\n");
+  const found = text[at];
+  const reason = found === undefined
+    ? "the text ends too early"
+    : /^[\x21-\x7e]$/.test(found)
+    ? `unexpected ${JSON.stringify(found)}`
+    : `unexpected U+${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+  return { line, column, reason };
+}

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { formatValue } from "./contract.ts";
 import { ExtensionConfigError } from "./errors.ts";
-import { jsonErrorOffset } from "./_json_position.ts";
+import { describeJsonPosition, jsonErrorOffset } from "./_json_position.ts";
 import { valueAt } from "./_value_path.ts";
 import type { ExtensionPermissions } from "./extension.ts";
 import type { Schema } from "./schema.ts";
@@ -211,7 +211,8 @@ export function parseExtensionsConfig(value: unknown, file = "<inline>"): Extens
   const path = jsonPath(issue.path);
   const reason = issue.code === "unrecognized_keys"
     ? `has an unknown key ${formatValue(issue.keys[0])}: known keys are ${
-      Object.keys(optionsSchema.shape).join(", ")
+      (knownKeysAt(_extensionsFileZodSchema, issue.path) ?? Object.keys(optionsSchema.shape))
+        .join(", ")
     }`
     : issue.message;
   throw new ExtensionConfigError(
@@ -295,16 +296,7 @@ export function parseJson(text: string, file: string, what = "extensions config"
   try {
     return JSON.parse(text);
   } catch (error) {
-    const offset = jsonErrorOffset(text);
-    const before = text.slice(0, offset);
-    const line = before.split("\n").length;
-    const column = offset - before.lastIndexOf("\n");
-    const found = text[offset];
-    const reason = found === undefined
-      ? "the text ends too early"
-      : /^[\x21-\x7e]$/.test(found)
-      ? `unexpected ${JSON.stringify(found)}`
-      : `unexpected U+${found.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+    const { line, column, reason } = describeJsonPosition(text, jsonErrorOffset(text));
     throw new ExtensionConfigError(
       `Cannot read ${what} "${file}": invalid JSON at line ${line}, column ${column}: ${reason}`,
       { file, line, column, cause: error },
@@ -323,6 +315,51 @@ function deepestIssue(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue {
   };
   for (const issue of issues) visit(issue, []);
   return best;
+}
+
+/** The definition fields of the zod schemas that `knownKeysAt` walks through. */
+interface WalkedDef {
+  type: string;
+  shape?: Record<string, z.core.$ZodType>;
+  innerType?: z.core.$ZodType;
+  in?: z.core.$ZodType;
+  options?: readonly z.core.$ZodType[];
+  element?: z.core.$ZodType;
+  valueType?: z.core.$ZodType;
+}
+
+/** The keys of the object schema at `path` inside `schema`: the keys an unknown key is one of. */
+function knownKeysAt(
+  schema: z.core.$ZodType,
+  path: readonly PropertyKey[],
+): string[] | undefined {
+  const def = schema._zod.def as unknown as WalkedDef;
+  const [key, ...rest] = path;
+  switch (def.type) {
+    case "default":
+    case "optional":
+    case "nullable":
+      return knownKeysAt(def.innerType!, path);
+    case "pipe":
+      return knownKeysAt(def.in!, path);
+    case "union":
+      for (const option of def.options!) {
+        const keys = knownKeysAt(option, path);
+        if (keys) return keys;
+      }
+      return undefined;
+    case "object":
+      if (key === undefined) return Object.keys(def.shape!);
+      return typeof key === "string" && key in def.shape!
+        ? knownKeysAt(def.shape![key]!, rest)
+        : undefined;
+    case "array":
+      return typeof key === "number" ? knownKeysAt(def.element!, rest) : undefined;
+    case "record":
+      return key === undefined ? undefined : knownKeysAt(def.valueType!, rest);
+    default:
+      return undefined;
+  }
 }
 
 function jsonPath(path: readonly PropertyKey[]): string {

@@ -11,6 +11,7 @@ import { ExtensionLoadError } from "./errors.ts";
 import { fieldName, valueAt } from "./_value_path.ts";
 import type { Extension, ExtensionContext } from "./extension.ts";
 import { HOOK_NAMES } from "./hooks.ts";
+import { closestName } from "./_did_you_mean.ts";
 
 /** The rule every extension name follows: it is also a SQL table prefix and a URL part. */
 export const EXTENSION_NAME_PATTERN: RegExp = /^[a-z][a-z0-9_]{0,63}$/;
@@ -205,6 +206,75 @@ export function instantiateExtension(
     );
   }
   return verifyExtension(candidate, source);
+}
+
+/** The steps a data pipeline may implement. */
+const PIPELINE_STEPS = Object.keys(pipelineSchema.shape);
+
+/**
+ * Hints about a verified extension that loads but is likely wrong: a method
+ * named like a hook that is not one (on the object and its prototype chain
+ * up to, not including, `BaseExtension` or `Object.prototype`), and a
+ * pipeline method named like a step that is not one. Each hint names the
+ * likely fix; none is a failure.
+ *
+ * @param extension The verified extension.
+ * @returns The hints, e.g. `onNodeCreated is not a hook: did you mean onNodeCreate?`.
+ *
+ * @example
+ * ```ts
+ * import { extensionHints } from "./contract.ts";
+ * import assert from "node:assert/strict";
+ * // Written in JavaScript, or without type checks: nothing catches the typo but this hint.
+ * const audit = {
+ *   name: "audit", version: "1.0.0", description: "Audits.",
+ *   onNodeCreated() {},
+ *   onMessage() {},
+ * };
+ * assert.deepEqual(extensionHints(audit), ["onNodeCreated is not a hook: did you mean onNodeCreate?"]);
+ * ```
+ */
+export function extensionHints(extension: Extension): string[] {
+  const provided = new Set(extension.provides ?? []);
+  const hints: string[] = [];
+  for (const method of methodNames(extension)) {
+    if (provided.has(method) || !/^on./i.test(method)) continue;
+    const hook = closestName(method, HOOK_NAMES);
+    if (hook) hints.push(`${method} is not a hook: did you mean ${hook}?`);
+  }
+  extension.pipelines?.forEach((pipeline, index) => {
+    for (const method of methodNames(pipeline)) {
+      if (!/^process./i.test(method)) continue;
+      const step = closestName(method, PIPELINE_STEPS);
+      if (step) {
+        hints.push(`pipelines[${index}].${method} is not a pipeline step: did you mean ${step}?`);
+      }
+    }
+  });
+  return hints;
+}
+
+/** The names of the functions an object has, own first, then up its prototype chain. */
+function methodNames(object: object): string[] {
+  const names = new Set<string>();
+  for (
+    let current: object | null = object;
+    current !== null && current !== Object.prototype && !isBaseExtensionPrototype(current);
+    current = Object.getPrototypeOf(current)
+  ) {
+    for (const name of Object.getOwnPropertyNames(current)) {
+      if (name === "constructor" || names.has(name)) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(current, name);
+      if (typeof descriptor?.value === "function") names.add(name);
+    }
+  }
+  return [...names];
+}
+
+/** `BaseExtension.prototype` of this or of any other copy of the library. */
+function isBaseExtensionPrototype(object: object): boolean {
+  const constructor = Object.getOwnPropertyDescriptor(object, "constructor")?.value;
+  return typeof constructor === "function" && constructor.name === "BaseExtension";
 }
 
 /**

@@ -6,7 +6,11 @@
  *
  * @module
  */
-import { parseJson } from "./config.ts";
+import { parse as parseJsonc, type ParseError } from "jsonc-parser";
+import { resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { ExtensionConfigError } from "./errors.ts";
+import { describeJsonPosition } from "./_json_position.ts";
 import { type PackageReference, parsePackageReference } from "./specifier.ts";
 
 /** The host's import map and the file it came from. */
@@ -29,11 +33,13 @@ export interface CandidatePackage {
 
 /**
  * Reads the import map of a Deno project: `imports` of its `deno.json` (or
- * `deno.jsonc`), merged with the file its `importMap` field names.
+ * `deno.jsonc`), merged with the local file its `importMap` field names.
+ * Both may hold comments and trailing commas, as Deno allows.
  *
  * @param file `deno.json`, `deno.jsonc` or an import map file.
  * @returns The import map, empty when the file does not exist.
- * @throws {ExtensionConfigError} When the file is not valid JSON.
+ * @throws {ExtensionConfigError} When the file is not valid JSON with comments,
+ * with the line and column.
  *
  * @example
  * ```ts
@@ -51,19 +57,23 @@ export async function readImportMap(file: string): Promise<ImportMap> {
   const config = json as { imports?: Record<string, string>; importMap?: string };
   let imports: Record<string, string> = { ...stringEntries(config.imports) };
   if (typeof config.importMap === "string") {
-    const linked = new URL(config.importMap, toFileUrl(file)).pathname;
-    const external = await readJsonc(decodeURIComponent(linked)) as
-      | { imports?: Record<string, string> }
-      | undefined;
-    imports = { ...stringEntries(external?.imports), ...imports };
+    const linked = new URL(config.importMap, toFileUrl(file));
+    if (linked.protocol === "file:") {
+      const external = await readJsonc(fileURLToPath(linked)) as
+        | { imports?: Record<string, string> }
+        | undefined;
+      imports = { ...stringEntries(external?.imports), ...imports };
+    }
   }
   return { file, imports };
 }
 
 /**
- * The import-map packages that may hold an extension, sorted by key: every
- * key that maps to a whole `jsr:` or `npm:` package. Keys that map to a
- * module, a path or a URL prefix are not packages and are left out.
+ * The import-map packages that may hold an extension, sorted by key (in
+ * code-unit order, as `Array.prototype.sort` compares strings, whatever the
+ * order of the file): every key that maps to a whole `jsr:` or `npm:`
+ * package. Keys that map to a module, a path or a URL prefix are not
+ * packages and are left out.
  *
  * @param importMap The host's import map.
  * @param exclude Keys or package names to leave out.
@@ -104,7 +114,14 @@ async function readJsonc(file: string): Promise<unknown> {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
-  return parseJson(file.endsWith(".jsonc") ? stripJsonComments(text) : text, file, "import map");
+  const errors: ParseError[] = [];
+  const value = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
+  if (errors.length === 0) return value;
+  const { line, column, reason } = describeJsonPosition(text, errors[0]!.offset);
+  throw new ExtensionConfigError(
+    `Cannot read import map "${file}": invalid JSON at line ${line}, column ${column}: ${reason}`,
+    { file, line, column },
+  );
 }
 
 function stringEntries(value: unknown): Record<string, string> {
@@ -116,39 +133,24 @@ function stringEntries(value: unknown): Record<string, string> {
   );
 }
 
-/** Removes `//` and `/* *\/` comments and trailing commas, keeping strings and offsets. */
-function stripJsonComments(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i]!;
-    if (char === '"') {
-      const start = i;
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
-      out += text.slice(start, i + 1);
-    } else if (char === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") out += text[i++] === "\t" ? "\t" : " ";
-      out += "\n";
-    } else if (char === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      const stop = end === -1 ? text.length : end + 2;
-      out += text.slice(i, stop).replace(/[^\n]/g, " ");
-      i = stop - 1;
-    } else {
-      out += char;
-    }
-  }
-  return out.replace(/,(\s*[}\]])/g, " $1");
-}
-
 /**
- * Turns a path into a `file:` URL, resolving it against the working directory.
+ * Turns a path into a `file:` URL, resolving it against the working
+ * directory. Every character of the path is kept as it is: a space, `#`, `?`
+ * or `%` is escaped in the URL, so that `fileURLToPath` gives the path back.
  *
  * @param path An absolute or relative path.
  * @returns The URL.
+ *
+ * @example
+ * ```ts
+ * import { toFileUrl } from "@nailgun/extensions";
+ * import { fileURLToPath } from "node:url";
+ * import assert from "node:assert/strict";
+ * const url = toFileUrl("/home/me/My Projects #1 %20/extensions.json");
+ * assert.equal(url.href, "file:///home/me/My%20Projects%20%231%20%2520/extensions.json");
+ * assert.equal(fileURLToPath(url), "/home/me/My Projects #1 %20/extensions.json");
+ * ```
  */
 export function toFileUrl(path: string): URL {
-  const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-  const url = new URL("file:///");
-  url.pathname = absolute;
-  return url;
+  return pathToFileURL(resolve(path));
 }

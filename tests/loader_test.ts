@@ -7,6 +7,7 @@ import {
   type LoadResult,
   VERSION,
 } from "../mod.ts";
+import { currentExtension } from "../src/attribution.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -383,4 +384,156 @@ Deno.test("loadExtensions() resolves an explicitly listed import-map key with th
     report.failed[0]!.message,
     /^Cannot load extension "@nailgun\/extensions": the module has no default export/,
   );
+});
+
+Deno.test("loadExtensions() warns of methods named like hooks or pipeline steps that are not, and still loads", async () => {
+  const warned: string[] = [];
+  const { manager, report } = await loadExtensions({
+    configFile: `${fixtures}extensions.json`,
+    config: { load: ["./good.ts", "./misspelt_hooks.ts"], discover: false },
+    services: { logger: { ...quiet, warn: (message: string) => warned.push(message) } },
+  });
+  assert.deepEqual(manager.names, ["good", "misspelt"]);
+  assert.deepEqual(report.failed, []);
+  const hint = (message: string) => ({ source: "./misspelt_hooks.ts", name: "misspelt", message });
+  assert.deepEqual(report.warnings, [
+    hint("onnodedelete is not a hook: did you mean onNodeDelete?"),
+    hint("onNodeCreated is not a hook: did you mean onNodeCreate?"),
+    hint("onClusterDeleted is not a hook: did you mean onClusterDelete?"),
+    hint(
+      "pipelines[0].processDeploymentForNodes is not a pipeline step: did you mean processDeploymentForNode?",
+    ),
+  ]);
+  assert.deepEqual(warned, [
+    'extension "misspelt" (from ./misspelt_hooks.ts): onnodedelete is not a hook: did you mean onNodeDelete?',
+    'extension "misspelt" (from ./misspelt_hooks.ts): onNodeCreated is not a hook: did you mean onNodeCreate?',
+    'extension "misspelt" (from ./misspelt_hooks.ts): onClusterDeleted is not a hook: did you mean onClusterDelete?',
+    'extension "misspelt" (from ./misspelt_hooks.ts): pipelines[0].processDeploymentForNodes is not a pipeline step: did you mean processDeploymentForNode?',
+  ]);
+});
+
+Deno.test("loadExtensions() warns of nothing for an extension whose hooks are spelt right", async () => {
+  const { report } = await loadFixtures(["./good.ts", "./plain_object.ts"]);
+  assert.deepEqual(report.warnings, []);
+});
+
+Deno.test("loadExtensions() answers a path written without ./ with the path that would work", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/examples/logging`, { recursive: true });
+    await Deno.writeTextFile(
+      `${dir}/examples/logging/mod.ts`,
+      'export default { name: "logging", version: "1.0.0", description: "Logs." };',
+    );
+    const load = async (source: string) => {
+      const { report } = await loadExtensions({
+        configFile: `${dir}/extensions.json`,
+        config: { load: [source], discover: false },
+        importMap: { file: `${dir}/deno.json`, imports: {} },
+        services: { logger: quiet },
+      });
+      assert.equal(report.failed.length, 1);
+      assert.equal(report.failed[0]!.phase, "resolve");
+      return report.failed[0]!.message;
+    };
+    const unknown = (source: string) =>
+      `Cannot load extension "${source}": it is not a path, a jsr: or npm: specifier, nor a key of the import map "${dir}/deno.json"`;
+    await t.step("a file that exists", async () => {
+      assert.equal(
+        await load("examples/logging/mod.ts"),
+        `${
+          unknown("examples/logging/mod.ts")
+        }: a path starts with "./" or "../": write "./examples/logging/mod.ts"`,
+      );
+    });
+    await t.step("a file that does not exist either", async () => {
+      assert.equal(
+        await load("examples/loging/mod.ts"),
+        `${
+          unknown("examples/loging/mod.ts")
+        }: a path starts with "./" or "../", and the file "${dir}/examples/loging/mod.ts" does not exist either: paths are relative to the config file`,
+      );
+    });
+    await t.step("in strict mode, the same hint rejects the load", async () => {
+      await assert.rejects(
+        () =>
+          loadExtensions({
+            configFile: `${dir}/extensions.json`,
+            config: { load: ["examples/logging/mod.ts"], discover: false, strict: true },
+            importMap: { file: `${dir}/deno.json`, imports: {} },
+            services: { logger: quiet },
+          }),
+        (error: unknown) => {
+          assert.ok(error instanceof ExtensionLoadError);
+          assert.equal(error.phase, "resolve");
+          assert.match(error.message, /: write "\.\/examples\/logging\/mod\.ts"$/);
+          return true;
+        },
+      );
+    });
+    await t.step("a package name keeps the install advice", async () => {
+      assert.equal(
+        await load("@acme/audit"),
+        `${
+          unknown("@acme/audit")
+        }: install it with "deno add jsr:@acme/audit" (or npm:), or write a path such as "./@acme/audit.ts"`,
+      );
+      assert.equal(
+        await load("nailgun-audit"),
+        `${
+          unknown("nailgun-audit")
+        }: install it with "deno add npm:nailgun-audit", or write a path such as "./nailgun-audit.ts"`,
+      );
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() reports a module whose top-level code throws a 404 in phase import", async () => {
+  await expectFailure(
+    "throws_404.ts",
+    "import",
+    /: importing it threw: GET https:\/\/inventory\.invalid\/api answered 404: not found$/,
+  );
+});
+
+Deno.test("loadExtensions() runs migrate and setup in the extension's async context", async () => {
+  const dir = await Deno.makeTempDir();
+  const seen: unknown[] = [];
+  const probe = (step: string) => seen.push([step, currentExtension()]);
+  (globalThis as Record<string, unknown>).__probe = probe;
+  try {
+    await Deno.writeTextFile(
+      `${dir}/ctx.ts`,
+      `export default {
+        name: "ctx", version: "1.0.0", description: "Checks its context.",
+        async setup() {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          globalThis.__probe("setup");
+        },
+      };`,
+    );
+    await loadExtensions({
+      configFile: `${dir}/extensions.json`,
+      config: { load: ["./ctx.ts"], discover: false },
+      services: { logger: quiet },
+      migrate: async () => {
+        await Promise.resolve();
+        probe("migrate");
+      },
+    });
+    probe("after");
+    const scope = { name: "ctx", source: "./ctx.ts" };
+    assert.deepEqual(seen, [["migrate", scope], ["setup", scope], ["after", undefined]]);
+  } finally {
+    delete (globalThis as Record<string, unknown>).__probe;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadExtensions() gives no warning for an extension the config excludes by name", async () => {
+  const { report } = await loadFixtures(["./misspelt_hooks.ts"], { exclude: ["misspelt"] });
+  assert.deepEqual(report.warnings, []);
+  assert.deepEqual(report.skipped.map((skipped) => skipped.source), ["./misspelt_hooks.ts"]);
 });

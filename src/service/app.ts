@@ -95,7 +95,7 @@ type Served =
  * const app = createNailgun({
  *   store,
  *   manager: new ExtensionManager([]),
- *   report: { loaded: [], failed: [], skipped: [] },
+ *   report: { loaded: [], failed: [], skipped: [], warnings: [] },
  *   logger: createLogger({ level: "silent" }),
  * });
  * const response = await app.handler(new Request("http://localhost/api/v1/nodes"));

@@ -36,8 +36,8 @@ export function renderTable(
 }
 
 /**
- * Renders a load report: the loaded extensions, then the failures and the
- * sources passed over, when there are any.
+ * Renders a load report: the loaded extensions, then the failures, the
+ * warnings and the sources passed over, when there are any.
  *
  * @param report The load report.
  * @returns The text to print.
@@ -50,9 +50,11 @@ export function renderTable(
  *   loaded: [{ name: "logging", version: "1.0.0", description: "Logs events.", provides: [], source: "./logging.ts" }],
  *   failed: [{ source: "./broken.ts", phase: "import", message: "it threw" }],
  *   skipped: [],
+ *   warnings: [{ source: "./logging.ts", name: "logging", message: "onNodeCreated is not a hook: did you mean onNodeCreate?" }],
  * });
  * assert.match(text, /^NAME +VERSION +SOURCE +DESCRIPTION\nlogging +1\.0\.0 +\.\/logging\.ts +Logs events\./);
  * assert.match(text, /\.\/broken\.ts +import +it threw/);
+ * assert.match(text, /Warnings \(1\):\nSOURCE +NAME +MESSAGE\n\.\/logging\.ts +logging +onNodeCreated is not a hook/);
  * ```
  */
 export function formatLoadReport(report: LoadReport): string {
@@ -69,6 +71,17 @@ export function formatLoadReport(report: LoadReport): string {
         renderTable(
           ["SOURCE", "PHASE", "MESSAGE"],
           report.failed.map((failure) => [failure.source, failure.phase, failure.message]),
+        )
+      }`,
+    );
+  }
+  const warnings = report.warnings ?? [];
+  if (warnings.length > 0) {
+    sections.push(
+      `Warnings (${warnings.length}):\n${
+        renderTable(
+          ["SOURCE", "NAME", "MESSAGE"],
+          warnings.map((warning) => [warning.source, warning.name ?? "", warning.message]),
         )
       }`,
     );

@@ -117,15 +117,23 @@ export async function publishLibrary(mirror: JsrMirror, ws: Workspace): Promise<
 }
 
 /**
+ * A folder name such as desktop users have: a space, `#`, `%` (a literal
+ * `%20`) and non-ASCII letters. A path that holds it must work as any other.
+ */
+export const AWKWARD_FOLDER = "My Projects #1 %20 Ünïcødé";
+
+/**
  * Makes the user's Nailgun project: a copy of this project with an
  * `extensions.json` that lists nothing, so every extension comes from
  * import-map discovery.
  *
- * @param ws The workspace; the project goes to `<ws>/nailgun`.
+ * @param ws The workspace.
+ * @param folder The project's folder in the workspace (default `nailgun`),
+ * e.g. `join(AWKWARD_FOLDER, "nailgun")`.
  * @returns The project directory.
  */
-export async function makeServiceHost(ws: Workspace): Promise<string> {
-  const dir = await copyProject(ws.path("nailgun"));
+export async function makeServiceHost(ws: Workspace, folder = "nailgun"): Promise<string> {
+  const dir = await copyProject(ws.path(folder));
   await writeJson(join(dir, "extensions.json"), {
     "nailgun.extensions": { load: [], discover: true },
   });

@@ -37,6 +37,8 @@ export interface InstallFlowOptions {
   listed: ListedExtension;
   /** The line the extension logs when a node is created. */
   nodeCreatedLine: (nodeId: number, mac: string) => RegExp;
+  /** The user's project folder in the workspace (default `nailgun`). */
+  hostFolder?: string;
 }
 
 /** How long each step took, in milliseconds, for the test's log. */
@@ -57,8 +59,8 @@ export async function checkInstallFlow(options: InstallFlowOptions): Promise<Ste
     times[step] = now - last;
     last = now;
   };
-  const host = await makeServiceHost(ws);
-  const database = ws.path("nailgun.db");
+  const host = await makeServiceHost(ws, options.hostFolder);
+  const database = ws.path(`${options.hostFolder ?? "nailgun"}.db`.replace(/[^\w.-]+/g, "_"));
   const start = () => startService(host, { env, database });
   let service: RunningService | undefined;
   try {
