@@ -5,8 +5,28 @@
  *
  * @module
  */
+import { blockingClock } from "./_blocking_clock.ts";
 import { describeError, ExtensionVetoError } from "./errors.ts";
 import type { Watchdog, Watched } from "./watchdog.ts";
+
+/**
+ * What watches one extension's calls (the manager's `ExtensionMonitor`):
+ * its async context, its health counters and its circuit breaker.
+ */
+export interface HandlerMonitor {
+  /** Whether its breaker holds calls back; then {@linkcode HandlerMonitor.admit} decides. */
+  readonly tripped: boolean;
+  /** Whether a call may run while tripped (the probe); a call held back is counted as skipped. */
+  admit(hook: string): boolean;
+  /** Calls `fn(a, b)` as the extension (in its async context). */
+  enter<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R;
+  /** A call completed. */
+  succeeded(): void;
+  /** A call threw, rejected or timed out. */
+  failed(failure: HandlerFailure): void;
+  /** A call kept the event loop busy past the limit; `counted` when that ends the call. */
+  blocked(hook: string, ms: number, limitMs: number, counted: boolean): void;
+}
 
 /** One extension's handler for one hook, bound to its extension. */
 export interface Handler {
@@ -18,6 +38,8 @@ export interface Handler {
   readonly target: object;
   /** The handler. */
   readonly fn: (...args: never[]) => unknown;
+  /** Watches its calls; without one, calls run as plain calls. */
+  readonly monitor?: HandlerMonitor;
 }
 
 /** How a handler failed. */
@@ -47,6 +69,8 @@ export interface DispatchResult {
   handled: number;
   /** The handlers that threw, rejected or timed out, in dispatch order. */
   failures: readonly HandlerFailure[];
+  /** How many handlers were not called because their extension is suspended. */
+  skipped: number;
 }
 
 const NO_FAILURES: readonly HandlerFailure[] = Object.freeze([]);
@@ -104,29 +128,59 @@ export function dispatchNotification(
   onFailure?: FailureListener,
 ): DispatchResult | Promise<DispatchResult> {
   let failures: HandlerFailure[] | undefined;
+  let skipped = 0;
+  const limitMs = watchdog.limitMs;
   for (let index = 0; index < handlers.length; index++) {
     const handler = handlers[index]!;
+    const monitor = handler.monitor;
+    if (monitor !== undefined && monitor.tripped && !monitor.admit(hook)) {
+      skipped++;
+      continue;
+    }
+    // The blocking clock moves only while a fault guard runs; two reads, no clock call.
+    const started = blockingClock[0]!;
     let returned: unknown;
     try {
-      returned = invoke(handler, args);
+      returned = monitor === undefined
+        ? invoke(handler, args)
+        : monitor.enter(invoke, handler, args);
     } catch (error) {
       const failed = failure(handler, hook, "threw", error);
       (failures ??= []).push(failed);
+      checkBlocked(monitor, hook, started, limitMs, false);
+      monitor?.failed(failed);
       onFailure?.(failed);
       continue;
     }
     if (isThenable(returned)) {
-      return new AsyncDispatch(hook, handlers, args, watchdog, onFailure, failures).run(
+      checkBlocked(monitor, hook, started, limitMs, false);
+      return new AsyncDispatch(hook, handlers, args, watchdog, onFailure, failures, skipped).run(
         index,
         returned,
       );
     }
+    if (!checkBlocked(monitor, hook, started, limitMs, true)) monitor?.succeeded();
   }
   return {
     hook,
-    handled: handlers.length - (failures?.length ?? 0),
+    handled: handlers.length - (failures?.length ?? 0) - skipped,
     failures: failures ?? NO_FAILURES,
+    skipped,
   };
+}
+
+/** Reports a call whose synchronous part kept the loop busy past the limit; `true` if it did. */
+function checkBlocked(
+  monitor: HandlerMonitor | undefined,
+  hook: string,
+  started: number,
+  limitMs: number,
+  counted: boolean,
+): boolean {
+  const elapsed = (blockingClock[0]! - started) | 0;
+  if (elapsed <= limitMs || monitor === undefined) return false;
+  monitor.blocked(hook, elapsed, limitMs, counted);
+  return true;
 }
 
 /**
@@ -142,6 +196,7 @@ class AsyncDispatch implements Watched {
   #index = 0;
   #generation = 0;
   #failures: HandlerFailure[] | undefined;
+  #skipped: number;
   #resolve!: (result: DispatchResult) => void;
 
   constructor(
@@ -151,8 +206,10 @@ class AsyncDispatch implements Watched {
     readonly watchdog: Watchdog,
     readonly onFailure: FailureListener | undefined,
     failures: HandlerFailure[] | undefined,
+    skipped: number,
   ) {
     this.#failures = failures;
+    this.#skipped = skipped;
   }
 
   run(index: number, pending: PromiseLike<unknown>): Promise<DispatchResult> {
@@ -164,17 +221,15 @@ class AsyncDispatch implements Watched {
 
   /** Called by the watchdog: the current handler is abandoned, the next one runs. */
   expire(): void {
-    this.#fail(
-      this.#index,
-      "timeout",
-      new Error(`did not settle within ${this.watchdog.limitMs} ms`),
-    );
+    this.#fail(this.#index, "timeout", timeLimitError(this.watchdog.limitMs));
     this.#drive(this.#index + 1, undefined, ++this.#generation);
   }
 
   #fail(index: number, kind: FailureKind, error: unknown): void {
-    const failed = failure(this.handlers[index]!, this.hook, kind, error);
+    const handler = this.handlers[index]!;
+    const failed = failure(handler, this.hook, kind, error);
     (this.#failures ??= []).push(failed);
+    handler.monitor?.failed(failed);
     this.onFailure?.(failed);
   }
 
@@ -183,40 +238,61 @@ class AsyncDispatch implements Watched {
     pending: PromiseLike<unknown> | undefined,
     generation: number,
   ): Promise<void> {
-    const { handlers, args } = this;
+    const { handlers, args, hook } = this;
+    const limitMs = this.watchdog.limitMs;
     for (;;) {
       if (pending !== undefined) {
         this.#index = index;
         this.startTick = this.watchdog.now;
+        let settled = true;
         try {
           await pending;
         } catch (error) {
           if (generation !== this.#generation) return;
           this.#fail(index, "rejected", error);
+          settled = false;
         }
         if (generation !== this.#generation) return;
+        if (settled) handlers[index]!.monitor?.succeeded();
         pending = undefined;
         index++;
       }
       for (; index < handlers.length; index++) {
         const handler = handlers[index]!;
+        const monitor = handler.monitor;
+        if (monitor !== undefined && monitor.tripped && !monitor.admit(hook)) {
+          this.#skipped++;
+          continue;
+        }
+        const started = blockingClock[0]!;
         let returned: unknown;
         try {
-          returned = invoke(handler, args);
+          returned = monitor === undefined
+            ? invoke(handler, args)
+            : monitor.enter(invoke, handler, args);
         } catch (error) {
+          checkBlocked(monitor, hook, started, limitMs, false);
           this.#fail(index, "threw", error);
           continue;
         }
         if (isThenable(returned)) {
+          checkBlocked(monitor, hook, started, limitMs, false);
           pending = returned;
           break;
         }
+        if (!checkBlocked(monitor, hook, started, limitMs, true)) monitor?.succeeded();
       }
       if (pending === undefined) break;
     }
     this.watchdog.untrack(this);
     const failures = this.#failures ?? NO_FAILURES;
-    this.#resolve({ hook: this.hook, handled: handlers.length - failures.length, failures });
+    const skipped = this.#skipped;
+    this.#resolve({
+      hook,
+      handled: handlers.length - failures.length - skipped,
+      failures,
+      skipped,
+    });
   }
 }
 
@@ -235,15 +311,36 @@ export async function withTimeLimit<T>(
 ): Promise<T> {
   const returned = call();
   if (!isThenable(returned)) return returned as T;
+  return await settleWithin(returned as PromiseLike<T>, limitMs);
+}
+
+const timeouts = new WeakSet<object>();
+
+/**
+ * Whether an error is the time limit's, from {@linkcode withTimeLimit} or a dispatch.
+ *
+ * @param error What was thrown.
+ * @returns `true` for a time limit's error.
+ */
+export function isTimeLimitError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && timeouts.has(error);
+}
+
+/** The error of a call that did not settle within `limitMs`. */
+export function timeLimitError(limitMs: number): Error {
+  const error = new Error(`did not settle within ${limitMs} ms`);
+  timeouts.add(error);
+  return error;
+}
+
+/** Waits for `pending` at most `limitMs`; rejects with {@linkcode timeLimitError} after that. */
+export async function settleWithin<T>(pending: PromiseLike<T>, limitMs: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`did not settle within ${limitMs} ms`)),
-      limitMs,
-    );
+    timer = setTimeout(() => reject(timeLimitError(limitMs)), limitMs);
   });
   try {
-    return await Promise.race([returned as PromiseLike<T>, timeout]);
+    return await Promise.race([pending, timeout]);
   } finally {
     clearTimeout(timer);
   }
