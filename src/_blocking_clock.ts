@@ -1,9 +1,11 @@
-// A clock that moves while the event loop is blocked: a Worker writes the
+import { Worker } from "node:worker_threads";
+
+// A clock that moves while the event loop is blocked: a worker thread writes the
 // milliseconds since it started into shared memory every CLOCK_PERIOD_MS. The
 // dispatcher reads it before and after each handler call (two reads of a
 // typed array, about 3 ns, where `performance.now()` costs about 90 ns): a
 // call that kept the loop busy past the time limit is seen when it returns,
-// and blamed on its handler. The Worker runs while at least one fault guard
+// and blamed on its handler. The worker runs while at least one fault guard
 // is installed (`ExtensionManager.guardFaults()`); without one the clock
 // stands still and nothing is ever reported as blocking.
 
@@ -16,12 +18,10 @@ export const blockingClock: Int32Array = new Int32Array(
 );
 
 const WORKER_SOURCE = `
-self.onmessage = (event) => {
-  const clock = event.data;
-  const base = Atomics.load(clock, 0);
-  const started = performance.now();
-  setInterval(() => Atomics.store(clock, 0, (base + performance.now() - started) | 0), ${CLOCK_PERIOD_MS});
-};
+const clock = require("node:worker_threads").workerData;
+const base = Atomics.load(clock, 0);
+const started = performance.now();
+setInterval(() => Atomics.store(clock, 0, (base + performance.now() - started) | 0), ${CLOCK_PERIOD_MS});
 `;
 
 let users = 0;
@@ -36,11 +36,11 @@ export function startBlockingClock(): Disposable {
   users++;
   if (worker === undefined && typeof SharedArrayBuffer === "function") {
     try {
-      const url = `data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`;
-      worker = new Worker(url, { type: "module" });
-      worker.postMessage(blockingClock);
+      worker = new Worker(WORKER_SOURCE, { eval: true, workerData: blockingClock });
+      // A guard that is never disposed must not keep the process alive.
+      worker.unref();
     } catch {
-      worker = undefined; // no Workers here: blocking is not detected
+      worker = undefined; // no worker threads here: blocking is not detected
     }
   }
   let disposed = false;
@@ -49,7 +49,7 @@ export function startBlockingClock(): Disposable {
       if (disposed) return;
       disposed = true;
       if (--users > 0) return;
-      worker?.terminate();
+      void worker?.terminate();
       worker = undefined; // the clock keeps its value: a later start goes on from it
     },
   };
