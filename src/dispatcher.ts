@@ -5,28 +5,18 @@
  *
  * @module
  */
-import { blockingClock } from "./_blocking_clock.ts";
+import {
+  HANDLER,
+  nextDispatch,
+  RUNNING,
+  STUCK,
+  STUCK_HANDLER,
+  STUCK_MS,
+  watchSlots,
+} from "./_blocking_clock.ts";
+import type { AttributionScope } from "./attribution.ts";
 import { describeError, ExtensionVetoError } from "./errors.ts";
 import type { Watchdog, Watched } from "./watchdog.ts";
-
-/**
- * What watches one extension's calls (the manager's `ExtensionMonitor`):
- * its async context, its health counters and its circuit breaker.
- */
-export interface HandlerMonitor {
-  /** Whether its breaker holds calls back; then {@linkcode HandlerMonitor.admit} decides. */
-  readonly tripped: boolean;
-  /** Whether a call may run while tripped (the probe); a call held back is counted as skipped. */
-  admit(hook: string): boolean;
-  /** Calls `fn(a, b)` as the extension (in its async context). */
-  enter<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R;
-  /** A call completed. */
-  succeeded(): void;
-  /** A call threw, rejected or timed out. */
-  failed(failure: HandlerFailure): void;
-  /** A call kept the event loop busy past the limit; `counted` when that ends the call. */
-  blocked(hook: string, ms: number, limitMs: number, counted: boolean): void;
-}
 
 /** One extension's handler for one hook, bound to its extension. */
 export interface Handler {
@@ -38,8 +28,8 @@ export interface Handler {
   readonly target: object;
   /** The handler. */
   readonly fn: (...args: never[]) => unknown;
-  /** Watches its calls; without one, calls run as plain calls. */
-  readonly monitor?: HandlerMonitor;
+  /** The extension's async context, entered around each call; none, a plain call. */
+  readonly scope?: AttributionScope;
 }
 
 /** How a handler failed. */
@@ -69,8 +59,24 @@ export interface DispatchResult {
   handled: number;
   /** The handlers that threw, rejected or timed out, in dispatch order. */
   failures: readonly HandlerFailure[];
-  /** How many handlers were not called because their extension is suspended. */
+  /** How many extensions were not called because they are suspended. */
   skipped: number;
+}
+
+/**
+ * What the manager hears of a dispatch, besides its result: each failure as
+ * it happens, each handler that blocked the event loop, and the end.
+ */
+export interface DispatchListener {
+  /** A handler threw, rejected or timed out. */
+  failed(handler: Handler, failure: HandlerFailure): void;
+  /** A handler kept the event loop busy for about `ms` milliseconds, past the limit. */
+  blocked(handler: Handler, hook: string, ms: number): void;
+  /**
+   * The dispatch is over. Called once per dispatch, on the hot path: what it
+   * does there must be a check.
+   */
+  done(handlers: readonly Handler[], result: DispatchResult, blocked?: readonly Handler[]): void;
 }
 
 const NO_FAILURES: readonly HandlerFailure[] = Object.freeze([]);
@@ -104,6 +110,12 @@ function invoke(handler: Handler, args: readonly unknown[]): unknown {
     : fn.apply(handler.target, args as unknown[]);
 }
 
+/** Calls a handler in its extension's async context, if it has one. */
+function call(handler: Handler, args: readonly unknown[]): unknown {
+  const scope = handler.scope;
+  return scope === undefined ? invoke(handler, args) : scope.call(invoke, handler, args);
+}
+
 /** Called for each failure as it happens, e.g. to log it. */
 export type FailureListener = (failure: HandlerFailure) => void;
 
@@ -127,60 +139,93 @@ export function dispatchNotification(
   watchdog: Watchdog,
   onFailure?: FailureListener,
 ): DispatchResult | Promise<DispatchResult> {
+  const listener: DispatchListener | undefined = onFailure && {
+    failed: (_handler, failed) => onFailure(failed),
+    blocked() {},
+    done() {},
+  };
+  return dispatchWatched(hook, handlers, args, watchdog, listener, 0);
+}
+
+/**
+ * {@linkcode dispatchNotification} for the manager: a listener hears of
+ * failures, blocking handlers and the end, and the result counts the
+ * extensions left out because they are suspended. What it adds to each
+ * handler call is one store into shared memory (`_blocking_clock.ts`).
+ *
+ * @param hook The hook name.
+ * @param handlers The handlers, in dispatch order.
+ * @param args The arguments, already frozen.
+ * @param watchdog Enforces the time limit of async handlers.
+ * @param listener Hears of failures, blocking handlers and the end.
+ * @param skipped How many suspended extensions were left out.
+ * @returns The result, or a promise of it when a handler was async.
+ */
+export function dispatchWatched(
+  hook: string,
+  handlers: readonly Handler[],
+  args: readonly unknown[],
+  watchdog: Watchdog,
+  listener: DispatchListener | undefined,
+  skipped: number,
+): DispatchResult | Promise<DispatchResult> {
+  const slots = watchSlots;
+  const sequence = nextDispatch();
+  const outer = slots[RUNNING]!;
+  const outerHandler = slots[HANDLER]!;
+  slots[RUNNING] = sequence;
   let failures: HandlerFailure[] | undefined;
-  let skipped = 0;
-  const limitMs = watchdog.limitMs;
   for (let index = 0; index < handlers.length; index++) {
     const handler = handlers[index]!;
-    const monitor = handler.monitor;
-    if (monitor !== undefined && monitor.tripped && !monitor.admit(hook)) {
-      skipped++;
-      continue;
-    }
-    // The blocking clock moves only while a fault guard runs; two reads, no clock call.
-    const started = blockingClock[0]!;
+    slots[HANDLER] = index;
     let returned: unknown;
     try {
-      returned = monitor === undefined
-        ? invoke(handler, args)
-        : monitor.enter(invoke, handler, args);
+      returned = call(handler, args);
     } catch (error) {
       const failed = failure(handler, hook, "threw", error);
       (failures ??= []).push(failed);
-      checkBlocked(monitor, hook, started, limitMs, false);
-      monitor?.failed(failed);
-      onFailure?.(failed);
+      listener?.failed(handler, failed);
       continue;
     }
     if (isThenable(returned)) {
-      checkBlocked(monitor, hook, started, limitMs, false);
-      return new AsyncDispatch(hook, handlers, args, watchdog, onFailure, failures, skipped).run(
-        index,
-        returned,
-      );
+      slots[RUNNING] = outer;
+      slots[HANDLER] = outerHandler;
+      const blocked = slots[STUCK] === sequence
+        ? stuck(handlers, hook, watchdog.limitMs, listener)
+        : undefined;
+      return new AsyncDispatch(hook, handlers, args, watchdog, listener, failures, skipped, blocked)
+        .run(index, returned, sequence);
     }
-    if (!checkBlocked(monitor, hook, started, limitMs, true)) monitor?.succeeded();
   }
-  return {
+  slots[RUNNING] = outer;
+  slots[HANDLER] = outerHandler;
+  const blocked = slots[STUCK] === sequence
+    ? stuck(handlers, hook, watchdog.limitMs, listener)
+    : undefined;
+  const result: DispatchResult = {
     hook,
-    handled: handlers.length - (failures?.length ?? 0) - skipped,
+    handled: handlers.length - (failures?.length ?? 0),
     failures: failures ?? NO_FAILURES,
     skipped,
   };
+  listener?.done(handlers, result, blocked);
+  return result;
 }
 
-/** Reports a call whose synchronous part kept the loop busy past the limit; `true` if it did. */
-function checkBlocked(
-  monitor: HandlerMonitor | undefined,
+/** Reads the worker's report of a handler of this dispatch that ran too long. */
+function stuck(
+  handlers: readonly Handler[],
   hook: string,
-  started: number,
   limitMs: number,
-  counted: boolean,
-): boolean {
-  const elapsed = (blockingClock[0]! - started) | 0;
-  if (elapsed <= limitMs || monitor === undefined) return false;
-  monitor.blocked(hook, elapsed, limitMs, counted);
-  return true;
+  listener: DispatchListener | undefined,
+): Handler[] | undefined {
+  const slots = watchSlots;
+  const ms = slots[STUCK_MS]!;
+  const handler = handlers[slots[STUCK_HANDLER]!];
+  slots[STUCK] = 0;
+  if (handler === undefined || ms <= limitMs) return undefined;
+  listener?.blocked(handler, hook, ms);
+  return [handler];
 }
 
 /**
@@ -195,8 +240,9 @@ class AsyncDispatch implements Watched {
   watchSlot = -1;
   #index = 0;
   #generation = 0;
+  #sequence = 0;
   #failures: HandlerFailure[] | undefined;
-  #skipped: number;
+  #blocked: Handler[] | undefined;
   #resolve!: (result: DispatchResult) => void;
 
   constructor(
@@ -204,16 +250,18 @@ class AsyncDispatch implements Watched {
     readonly handlers: readonly Handler[],
     readonly args: readonly unknown[],
     readonly watchdog: Watchdog,
-    readonly onFailure: FailureListener | undefined,
+    readonly listener: DispatchListener | undefined,
     failures: HandlerFailure[] | undefined,
-    skipped: number,
+    readonly skipped: number,
+    blocked: Handler[] | undefined,
   ) {
     this.#failures = failures;
-    this.#skipped = skipped;
+    this.#blocked = blocked;
   }
 
-  run(index: number, pending: PromiseLike<unknown>): Promise<DispatchResult> {
+  run(index: number, pending: PromiseLike<unknown>, sequence: number): Promise<DispatchResult> {
     const promise = new Promise<DispatchResult>((resolve) => this.#resolve = resolve);
+    this.#sequence = sequence;
     this.watchdog.track(this);
     this.#drive(index, pending, this.#generation);
     return promise;
@@ -229,8 +277,7 @@ class AsyncDispatch implements Watched {
     const handler = this.handlers[index]!;
     const failed = failure(handler, this.hook, kind, error);
     (this.#failures ??= []).push(failed);
-    handler.monitor?.failed(failed);
-    this.onFailure?.(failed);
+    this.listener?.failed(handler, failed);
   }
 
   async #drive(
@@ -239,60 +286,56 @@ class AsyncDispatch implements Watched {
     generation: number,
   ): Promise<void> {
     const { handlers, args, hook } = this;
-    const limitMs = this.watchdog.limitMs;
+    const slots = watchSlots;
     for (;;) {
       if (pending !== undefined) {
         this.#index = index;
         this.startTick = this.watchdog.now;
-        let settled = true;
         try {
           await pending;
         } catch (error) {
           if (generation !== this.#generation) return;
           this.#fail(index, "rejected", error);
-          settled = false;
         }
         if (generation !== this.#generation) return;
-        if (settled) handlers[index]!.monitor?.succeeded();
         pending = undefined;
         index++;
       }
+      const outer = slots[RUNNING]!;
+      const outerHandler = slots[HANDLER]!;
+      slots[RUNNING] = this.#sequence;
       for (; index < handlers.length; index++) {
-        const handler = handlers[index]!;
-        const monitor = handler.monitor;
-        if (monitor !== undefined && monitor.tripped && !monitor.admit(hook)) {
-          this.#skipped++;
-          continue;
-        }
-        const started = blockingClock[0]!;
+        slots[HANDLER] = index;
         let returned: unknown;
         try {
-          returned = monitor === undefined
-            ? invoke(handler, args)
-            : monitor.enter(invoke, handler, args);
+          returned = call(handlers[index]!, args);
         } catch (error) {
-          checkBlocked(monitor, hook, started, limitMs, false);
           this.#fail(index, "threw", error);
           continue;
         }
         if (isThenable(returned)) {
-          checkBlocked(monitor, hook, started, limitMs, false);
           pending = returned;
           break;
         }
-        if (!checkBlocked(monitor, hook, started, limitMs, true)) monitor?.succeeded();
+      }
+      slots[RUNNING] = outer;
+      slots[HANDLER] = outerHandler;
+      if (slots[STUCK] === this.#sequence) {
+        const blocked = stuck(handlers, hook, this.watchdog.limitMs, this.listener);
+        if (blocked) (this.#blocked ??= []).push(...blocked);
       }
       if (pending === undefined) break;
     }
     this.watchdog.untrack(this);
     const failures = this.#failures ?? NO_FAILURES;
-    const skipped = this.#skipped;
-    this.#resolve({
+    const result: DispatchResult = {
       hook,
-      handled: handlers.length - failures.length - skipped,
+      handled: handlers.length - failures.length,
       failures,
-      skipped,
-    });
+      skipped: this.skipped,
+    };
+    this.listener?.done(handlers, result, this.#blocked);
+    this.#resolve(result);
   }
 }
 

@@ -3,11 +3,11 @@
  * that keep a fault from ending the process, and hand it to whoever can
  * blame an extension for it (each `ExtensionManager.guardFaults()` is one
  * such claimant). A fault nobody claims is logged as the host's. While a
- * guard is installed, the blocking clock runs (`_blocking_clock.ts`).
+ * guard is installed, handlers that block the event loop are watched for (`_blocking_clock.ts`).
  *
  * @module
  */
-import { startBlockingClock } from "./_blocking_clock.ts";
+import { startBlockingWatch } from "./_blocking_clock.ts";
 import { currentExtension, type ExtensionScope } from "./attribution.ts";
 import { describeError } from "./errors.ts";
 import type { Logger } from "./extension.ts";
@@ -86,7 +86,7 @@ export function installFaultGuard(claimant: FaultClaimant): Disposable {
   if (claimants.length === 1) {
     globalThis.addEventListener("unhandledrejection", onRejection);
     globalThis.addEventListener("error", onError);
-    clock = startBlockingClock();
+    clock = startBlockingWatch();
   }
   let installed = true;
   return {

@@ -8,7 +8,7 @@
  */
 import { AttributionScope } from "./attribution.ts";
 import { CircuitBreaker } from "./circuit_breaker.ts";
-import type { HandlerFailure, HandlerMonitor } from "./dispatcher.ts";
+import type { HandlerFailure } from "./dispatcher.ts";
 import type { Logger } from "./extension.ts";
 
 /** The state of an extension: see {@linkcode ExtensionHealth}. */
@@ -53,12 +53,16 @@ export interface MonitorOptions {
   attribution?: boolean;
   /** The clock, in milliseconds; default `performance.now`. */
   now?: () => number;
+  /** Told when {@linkcode ExtensionMonitor.tripped} or {@linkcode ExtensionMonitor.dirty} changes. */
+  onChange?: (monitor: ExtensionMonitor) => void;
 }
 
 /**
  * Counts one extension's calls and faults, runs its calls in its async
- * context and holds its circuit breaker. The dispatcher calls it on every
- * handler call; what runs there is a field check and a counter.
+ * context and holds its circuit breaker. Nothing of it runs per handler call
+ * while the extension is healthy: the manager counts notifications per
+ * dispatch, leaves a suspended extension out of its handler lists, and
+ * reports successes only while the monitor is {@linkcode ExtensionMonitor.dirty}.
  *
  * @example Three faults suspend an extension
  * ```ts
@@ -77,7 +81,7 @@ export interface MonitorOptions {
  * assert.match(lines.at(-1)!, /"audit" is suspended/);
  * ```
  */
-export class ExtensionMonitor implements HandlerMonitor {
+export class ExtensionMonitor {
   /** The extension's name. */
   readonly name: string;
   /** Where it was loaded from. */
@@ -87,6 +91,7 @@ export class ExtensionMonitor implements HandlerMonitor {
   readonly #breaker: CircuitBreaker;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #onChange: ((monitor: ExtensionMonitor) => void) | undefined;
   #calls = 0;
   #failures = 0;
   #timeouts = 0;
@@ -115,12 +120,27 @@ export class ExtensionMonitor implements HandlerMonitor {
     this.#now = options.now ?? (() => performance.now());
     this.#breaker = new CircuitBreaker(options.breaker, this.#now);
     this.#logger = options.logger;
+    this.#onChange = options.onChange;
     this.scope = options.attribution === false ? undefined : new AttributionScope(name, source);
   }
 
   /** Whether its breaker holds calls back (suspended, or probing). */
   get tripped(): boolean {
     return this.#breaker.tripped;
+  }
+
+  /** Whether a success has something to update (a fault is recent, or it is suspended). */
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  /**
+   * Counts calls made elsewhere (the manager counts notifications per dispatch).
+   *
+   * @param count How many.
+   */
+  addCalls(count: number): void {
+    this.#calls += count;
   }
 
   /**
@@ -147,6 +167,7 @@ export class ExtensionMonitor implements HandlerMonitor {
     const admission = this.#breaker.admit();
     if (admission === "run") return true;
     if (admission === "probe") {
+      this.#calls++;
       this.#logger.warn(
         `extension "${this.name}" is probed with ${what} after its cool-down: ${this.#skippedWhileOpen} notification(s) were skipped while it was suspended`,
       );
@@ -157,14 +178,19 @@ export class ExtensionMonitor implements HandlerMonitor {
     return false;
   }
 
-  /** Records a call that completed. */
-  succeeded(): void {
-    this.#calls++;
+  /**
+   * Records a call that completed.
+   *
+   * @param counted Whether to count the call (`false` when it was counted already).
+   */
+  succeeded(counted = true): void {
+    if (counted) this.#calls++;
     if (this.#dirty) this.#settled();
   }
 
   /**
-   * Records a notification handler's failure (it threw, rejected or timed out).
+   * Records a notification handler's failure (it threw, rejected or timed
+   * out); the call itself was counted with its dispatch.
    *
    * @param failure The failure, as the dispatcher reports it.
    */
@@ -173,7 +199,6 @@ export class ExtensionMonitor implements HandlerMonitor {
       failure.kind === "timeout" ? "timeouts" : "failures",
       `failed in ${failure.hook} (${failure.kind})`,
       failure.message,
-      true,
     );
   }
 
@@ -220,12 +245,13 @@ export class ExtensionMonitor implements HandlerMonitor {
   /**
    * The extension's health now.
    *
+   * @param uncounted Calls made but not yet counted here (the manager's per-dispatch counts).
    * @returns Its state and counters.
    */
-  health(): ExtensionHealth {
+  health(uncounted = 0): ExtensionHealth {
     const health: ExtensionHealth = {
       state: this.#state(),
-      calls: this.#calls,
+      calls: this.#calls + uncounted,
       failures: this.#failures,
       timeouts: this.#timeouts,
       unhandled: this.#unhandled,
@@ -247,6 +273,7 @@ export class ExtensionMonitor implements HandlerMonitor {
     this.#lastFaultAt = this.#now();
     const before = this.#breaker.state;
     const opened = this.#breaker.fault() === "open";
+    const wasDirty = this.#dirty;
     this.#dirty = true;
     this.#logger.error(line);
     const state = this.#state();
@@ -260,6 +287,7 @@ export class ExtensionMonitor implements HandlerMonitor {
       this.#logger.warn(`extension "${this.name}" is now ${state}`);
     }
     this.#logged = state;
+    if (opened || !wasDirty) this.#onChange?.(this);
   }
 
   /** After a success while not plainly healthy: close the breaker, log a return to health. */
@@ -267,6 +295,7 @@ export class ExtensionMonitor implements HandlerMonitor {
     const closed = this.#breaker.success() === "closed";
     const state = this.#state();
     this.#dirty = state !== "healthy";
+    if (closed || !this.#dirty) this.#onChange?.(this);
     if (state === this.#logged && !closed) return;
     this.#logged = state;
     if (closed) {

@@ -8,11 +8,12 @@
 import { pathToFileURL } from "node:url";
 import { resolve as resolvePath } from "node:path";
 import { freezeDeep } from "./_freeze.ts";
-import { blockingClock } from "./_blocking_clock.ts";
+import { HANDLER, nextDispatch, RUNNING, STUCK, STUCK_MS, watchSlots } from "./_blocking_clock.ts";
 import type { ExtensionScope } from "./attribution.ts";
 import {
-  dispatchNotification,
+  type DispatchListener,
   type DispatchResult,
+  dispatchWatched,
   type FailureKind,
   type Handler,
   type HandlerFailure,
@@ -141,7 +142,13 @@ export class ExtensionManager implements Iterable<Extension> {
   readonly #entries: ManagedExtension[];
   readonly #byName = new Map<string, ManagedExtension>();
   readonly #monitors = new Map<string, ExtensionMonitor>();
+  /** Every handler of each hook, in dispatch order. */
   readonly #handlers = new Map<HookName, Handler[]>();
+  /** What a dispatch runs: the handlers of extensions that are not suspended. */
+  readonly #lists = new Map<HookName, HandlerList>();
+  /** Monitors with something to update on a success (see ExtensionMonitor.dirty). */
+  #dirty: ExtensionMonitor[] = [];
+  readonly #listener: DispatchListener;
   readonly #providers = new Map<string, ManagedExtension>();
   readonly #watchdog: Watchdog;
   readonly #logger: Logger;
@@ -177,6 +184,7 @@ export class ExtensionManager implements Iterable<Extension> {
           logger: this.#logger,
           breaker: options.breaker,
           attribution: options.attribution,
+          onChange: () => this.#refresh(),
         }),
       );
       for (const call of entry.extension.provides ?? []) {
@@ -190,8 +198,75 @@ export class ExtensionManager implements Iterable<Extension> {
       }
     }
     for (const hook of HOOK_NAMES) {
-      this.#handlers.set(hook, this.#entries.flatMap((entry) => this.#handlerOf(entry, hook)));
+      const handlers = this.#entries.flatMap((entry) => this.#handlerOf(entry, hook));
+      this.#handlers.set(hook, handlers);
+      this.#lists.set(hook, { handlers, dispatched: 0, suspended: [] });
     }
+    this.#listener = {
+      failed: (handler, failure) => this.#monitors.get(handler.extension)!.failed(failure),
+      blocked: (handler, hook, ms) =>
+        this.#monitors.get(handler.extension)!.blocked(hook, ms, this.#watchdog.limitMs, false),
+      done: (handlers, result, blocked) => {
+        if (this.#dirty.length !== 0) this.#settle(handlers, result, blocked);
+      },
+    };
+  }
+
+  /**
+   * After a dispatch, while some monitor is dirty: each dirty extension
+   * that was called and neither failed nor blocked succeeded.
+   */
+  #settle(
+    handlers: readonly Handler[],
+    result: DispatchResult,
+    blocked: readonly Handler[] | undefined,
+  ): void {
+    for (const monitor of [...this.#dirty]) {
+      const name = monitor.name;
+      if (!handlers.some((handler) => handler.extension === name)) continue;
+      if (result.failures.some((failed) => failed.extension === name)) continue;
+      if (blocked?.some((handler) => handler.extension === name)) continue;
+      monitor.succeeded(false);
+    }
+  }
+
+  /** A monitor's breaker or dirtiness changed: rebuild what dispatches run. */
+  #refresh(): void {
+    this.#dirty = [...this.#monitors.values()].filter((monitor) => monitor.dirty);
+    for (const [hook, all] of this.#handlers) {
+      const old = this.#lists.get(hook)!;
+      const suspended = all.filter((handler) => this.#monitors.get(handler.extension)!.tripped);
+      if (
+        suspended.length === old.suspended.length &&
+        suspended.every((h, i) => old.suspended[i] === h)
+      ) {
+        continue;
+      }
+      // The calls of the old list go to its extensions' counts; the new one starts at 0.
+      for (const handler of old.handlers) {
+        this.#monitors.get(handler.extension)!.addCalls(old.dispatched);
+      }
+      this.#lists.set(hook, {
+        handlers: all.filter((handler) => !suspended.includes(handler)),
+        dispatched: 0,
+        suspended,
+      });
+    }
+  }
+
+  /** The handlers of one dispatch while extensions are suspended: those that are probed now join. */
+  #admitted(hook: HookName, list: HandlerList): { handlers: Handler[]; skipped: number } {
+    let skipped = 0;
+    const probes: Handler[] = [];
+    for (const handler of list.suspended) {
+      if (this.#monitors.get(handler.extension)!.admit(hook)) probes.push(handler);
+      else skipped++;
+    }
+    if (probes.length === 0) return { handlers: list.handlers, skipped };
+    const handlers = this.#handlers.get(hook)!.filter((handler) =>
+      probes.includes(handler) || list.handlers.includes(handler)
+    );
+    return { handlers, skipped };
   }
 
   #handlerOf(entry: ManagedExtension, hook: HookName): Handler[] {
@@ -207,7 +282,7 @@ export class ExtensionManager implements Iterable<Extension> {
       fn: traced
         ? traceHandler(this.#tracer!, hook, entry.extension, handler, this.#watchdog.limitMs)
         : handler,
-      monitor: this.#monitors.get(entry.extension.name)!,
+      scope: this.#monitors.get(entry.extension.name)!.scope,
     }];
   }
 
@@ -326,7 +401,13 @@ export class ExtensionManager implements Iterable<Extension> {
     ...args: HookArguments<H>
   ): DispatchResult | Promise<DispatchResult> {
     for (const arg of args) freezeDeep(arg);
-    return dispatchNotification(hook, this.#handlers.get(hook)!, args, this.#watchdog);
+    const list = this.#lists.get(hook)!;
+    list.dispatched++;
+    if (list.suspended.length === 0) {
+      return dispatchWatched(hook, list.handlers, args, this.#watchdog, this.#listener, 0);
+    }
+    const { handlers, skipped } = this.#admitted(hook, list);
+    return dispatchWatched(hook, handlers, args, this.#watchdog, this.#listener, skipped);
   }
 
   /**
@@ -566,7 +647,11 @@ export class ExtensionManager implements Iterable<Extension> {
    */
   health(name: string): ExtensionHealth {
     this.get(name);
-    return this.#monitors.get(name)!.health();
+    let uncounted = 0;
+    for (const list of this.#lists.values()) {
+      if (list.handlers.some((handler) => handler.extension === name)) uncounted += list.dispatched;
+    }
+    return this.#monitors.get(name)!.health(uncounted);
   }
 
   /**
@@ -718,17 +803,27 @@ export class ExtensionManager implements Iterable<Extension> {
     const span = this.#tracer && startCallSpan(this.#tracer, what, entry.extension);
     let outcome: CallOutcome = "ok";
     let failure: unknown;
-    const started = blockingClock[0]!;
+    const slots = watchSlots;
+    const sequence = nextDispatch();
+    const outer = slots[RUNNING]!;
+    const outerHandler = slots[HANDLER]!;
     try {
       let returned: T | PromiseLike<T>;
+      slots[RUNNING] = sequence;
+      slots[HANDLER] = 0;
       try {
         returned = monitor.enter(callThunk, call, undefined);
       } catch (error) {
         outcome = "threw";
         throw error;
       } finally {
-        const elapsed = (blockingClock[0]! - started) | 0;
-        if (elapsed > limitMs) monitor.blocked(what, elapsed, limitMs, false);
+        slots[RUNNING] = outer;
+        slots[HANDLER] = outerHandler;
+        if (slots[STUCK] === sequence) {
+          slots[STUCK] = 0;
+          const ms = slots[STUCK_MS]!;
+          if (ms > limitMs) monitor.blocked(what, ms, limitMs, false);
+        }
       }
       if (!isThenable(returned)) {
         monitor.succeeded();
@@ -764,6 +859,16 @@ export class ExtensionManager implements Iterable<Extension> {
   #list(items: readonly string[]): string {
     return items.length ? items.map((item) => `"${item}"`).join(", ") : "none";
   }
+}
+
+/** The handlers a dispatch of one hook runs, and how often it ran. */
+interface HandlerList {
+  /** The handlers of extensions that are not suspended, in dispatch order. */
+  readonly handlers: Handler[];
+  /** Dispatches that ran this list: the calls of each of its extensions. */
+  dispatched: number;
+  /** The handlers left out because their extension is suspended. */
+  readonly suspended: Handler[];
 }
 
 function callThunk<T>(call: () => T): T {
