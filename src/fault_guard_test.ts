@@ -18,16 +18,23 @@ function guarded(
   faulty: Record<string, unknown>,
   options: ManagerOptions = {},
   source = "./faulty.ts",
+  healthyFirst = false,
 ) {
   const lines: string[] = [];
   const received: number[] = [];
-  const manager = new ExtensionManager([
+  const entries = [
     { source, extension: ext("faulty", faulty) },
     {
       source: "./healthy.ts",
       extension: ext("healthy", { onNodeCreate: (n: { id: number }) => void received.push(n.id) }),
     },
-  ], { handlerTimeoutMs: 1_000, logger: recorded(lines), ...options });
+  ];
+  if (healthyFirst) entries.reverse();
+  const manager = new ExtensionManager(entries, {
+    handlerTimeoutMs: 1_000,
+    logger: recorded(lines),
+    ...options,
+  });
   const guard = manager.guardFaults();
   return { manager, lines, received, guard };
 }
@@ -144,14 +151,19 @@ Deno.test("ExtensionManager.guardFaults() logs a fault nobody can be blamed for 
 });
 
 Deno.test("ExtensionManager.guardFaults() detects a sync handler that blocks the loop past the limit, and blames it", async () => {
-  const { manager, lines, received, guard } = guarded({
-    onNodeCreate() {
-      const end = performance.now() + 400;
-      while (performance.now() < end) {
-        // blocks the event loop
-      }
+  const { manager, lines, received, guard } = guarded(
+    {
+      onNodeCreate() {
+        const end = performance.now() + 400;
+        while (performance.now() < end) {
+          // blocks the event loop
+        }
+      },
     },
-  }, { handlerTimeoutMs: 150 });
+    { handlerTimeoutMs: 150 },
+    "./faulty.ts",
+    true,
+  );
   try {
     // Let the clock's Worker start.
     await new Promise((resolve) => setTimeout(resolve, 200));
