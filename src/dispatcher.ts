@@ -14,7 +14,6 @@ import {
   STUCK_MS,
   watchSlots,
 } from "./_blocking_clock.ts";
-import type { AttributionScope } from "./attribution.ts";
 import { describeError, ExtensionVetoError } from "./errors.ts";
 import type { Watchdog, Watched } from "./watchdog.ts";
 
@@ -28,8 +27,11 @@ export interface Handler {
   readonly target: object;
   /** The handler. */
   readonly fn: (...args: never[]) => unknown;
-  /** The extension's async context, entered around each call; none, a plain call. */
-  readonly scope?: AttributionScope;
+  /**
+   * The extension's async context (the manager's `AttributionScope`), entered
+   * around each call; without one, the call is a plain call.
+   */
+  readonly scope?: { call<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R };
 }
 
 /** How a handler failed. */

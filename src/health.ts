@@ -167,7 +167,6 @@ export class ExtensionMonitor {
     const admission = this.#breaker.admit();
     if (admission === "run") return true;
     if (admission === "probe") {
-      this.#calls++;
       this.#logger.warn(
         `extension "${this.name}" is probed with ${what} after its cool-down: ${this.#skippedWhileOpen} notification(s) were skipped while it was suspended`,
       );

@@ -259,8 +259,11 @@ export class ExtensionManager implements Iterable<Extension> {
     let skipped = 0;
     const probes: Handler[] = [];
     for (const handler of list.suspended) {
-      if (this.#monitors.get(handler.extension)!.admit(hook)) probes.push(handler);
-      else skipped++;
+      const monitor = this.#monitors.get(handler.extension)!;
+      if (monitor.admit(hook)) {
+        monitor.addCalls(1); // the probe is not in the list that counts calls
+        probes.push(handler);
+      } else skipped++;
     }
     if (probes.length === 0) return { handlers: list.handlers, skipped };
     const handlers = this.#handlers.get(hook)!.filter((handler) =>

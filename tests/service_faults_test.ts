@@ -35,7 +35,10 @@ async function waitForHealth(
 }
 
 async function created(api: TestNailgun["api"], n: number): Promise<Answer> {
-  const answer = await api("POST", "/nodes/", { mac: mac(n) });
+  // A deadline of its own: a broken time limit fails the test instead of hanging it.
+  const answer = await api("POST", "/nodes/", { mac: mac(n) }, {
+    signal: AbortSignal.timeout(10_000),
+  });
   assert.equal(answer.status, 201, JSON.stringify(answer.body));
   return answer;
 }
