@@ -151,6 +151,7 @@ export {
   withTimeLimit,
 } from "./src/dispatcher.ts";
 export { Watchdog, type Watched } from "./src/watchdog.ts";
+export type { ExtensionHealth, HealthState } from "./src/health.ts";
 export { BoundContext, type HostServices } from "./src/host_context.ts";
 export { formatRoute, type RouteSignature, routesOverlap } from "./src/routes.ts";
 export {

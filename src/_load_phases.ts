@@ -100,6 +100,8 @@ export interface Instance {
   readonly context: BoundContext;
   /** Whether it runs in the sandbox. */
   readonly sandboxed: boolean;
+  /** The URL of its module, when known: faults are blamed by it when no async context names it. */
+  readonly url?: string;
 }
 
 const defaultImport = (specifier: string): Promise<ModuleNamespace> => import(specifier);
@@ -301,7 +303,8 @@ export function validatePhase(run: LoadRun, imported: Imported): PhaseResult<Ins
   try {
     const extension = instantiateExtension(imported.module!, imported.source, context);
     context.bind(extension.name);
-    return { pass: { extension, source: imported.source, context, sandboxed: false } };
+    const url = /^(file|https?):/.test(imported.specifier) ? imported.specifier : undefined;
+    return { pass: { extension, source: imported.source, context, sandboxed: false, url } };
   } catch (error) {
     return { fail: failure(imported.source, error, "validate") };
   }
@@ -464,6 +467,7 @@ export async function setUpAll(
   const managerOptions: ManagerOptions = {
     handlerTimeoutMs: run.config.handlerTimeoutMs,
     logger: run.services.logger,
+    breaker: run.config.breaker,
   };
   let manager = new ExtensionManager(migrated, managerOptions);
   run.services.call = (call, ...args) => manager.call(call, ...args);

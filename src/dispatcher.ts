@@ -5,6 +5,15 @@
  *
  * @module
  */
+import {
+  HANDLER,
+  nextDispatch,
+  RUNNING,
+  STUCK,
+  STUCK_HANDLER,
+  STUCK_MS,
+  watchSlots,
+} from "./_blocking_clock.ts";
 import { describeError, ExtensionVetoError } from "./errors.ts";
 import type { Watchdog, Watched } from "./watchdog.ts";
 
@@ -18,6 +27,11 @@ export interface Handler {
   readonly target: object;
   /** The handler. */
   readonly fn: (...args: never[]) => unknown;
+  /**
+   * The extension's async context (the manager's `AttributionScope`), entered
+   * around each call; without one, the call is a plain call.
+   */
+  readonly scope?: { call<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R };
 }
 
 /** How a handler failed. */
@@ -47,6 +61,24 @@ export interface DispatchResult {
   handled: number;
   /** The handlers that threw, rejected or timed out, in dispatch order. */
   failures: readonly HandlerFailure[];
+  /** How many extensions were not called because they are suspended. */
+  skipped: number;
+}
+
+/**
+ * What the manager hears of a dispatch, besides its result: each failure as
+ * it happens, each handler that blocked the event loop, and the end.
+ */
+export interface DispatchListener {
+  /** A handler threw, rejected or timed out. */
+  failed(handler: Handler, failure: HandlerFailure): void;
+  /** A handler kept the event loop busy for about `ms` milliseconds, past the limit. */
+  blocked(handler: Handler, hook: string, ms: number): void;
+  /**
+   * The dispatch is over. Called once per dispatch, on the hot path: what it
+   * does there must be a check.
+   */
+  done(handlers: readonly Handler[], result: DispatchResult, blocked?: readonly Handler[]): void;
 }
 
 const NO_FAILURES: readonly HandlerFailure[] = Object.freeze([]);
@@ -80,6 +112,12 @@ function invoke(handler: Handler, args: readonly unknown[]): unknown {
     : fn.apply(handler.target, args as unknown[]);
 }
 
+/** Calls a handler in its extension's async context, if it has one. */
+function call(handler: Handler, args: readonly unknown[]): unknown {
+  const scope = handler.scope;
+  return scope === undefined ? invoke(handler, args) : scope.call(invoke, handler, args);
+}
+
 /** Called for each failure as it happens, e.g. to log it. */
 export type FailureListener = (failure: HandlerFailure) => void;
 
@@ -103,30 +141,93 @@ export function dispatchNotification(
   watchdog: Watchdog,
   onFailure?: FailureListener,
 ): DispatchResult | Promise<DispatchResult> {
+  const listener: DispatchListener | undefined = onFailure && {
+    failed: (_handler, failed) => onFailure(failed),
+    blocked() {},
+    done() {},
+  };
+  return dispatchWatched(hook, handlers, args, watchdog, listener, 0);
+}
+
+/**
+ * {@linkcode dispatchNotification} for the manager: a listener hears of
+ * failures, blocking handlers and the end, and the result counts the
+ * extensions left out because they are suspended. What it adds to each
+ * handler call is one store into shared memory (`_blocking_clock.ts`).
+ *
+ * @param hook The hook name.
+ * @param handlers The handlers, in dispatch order.
+ * @param args The arguments, already frozen.
+ * @param watchdog Enforces the time limit of async handlers.
+ * @param listener Hears of failures, blocking handlers and the end.
+ * @param skipped How many suspended extensions were left out.
+ * @returns The result, or a promise of it when a handler was async.
+ */
+export function dispatchWatched(
+  hook: string,
+  handlers: readonly Handler[],
+  args: readonly unknown[],
+  watchdog: Watchdog,
+  listener: DispatchListener | undefined,
+  skipped: number,
+): DispatchResult | Promise<DispatchResult> {
+  const slots = watchSlots;
+  const sequence = nextDispatch();
+  const outer = slots[RUNNING]!;
+  const outerHandler = slots[HANDLER]!;
+  slots[RUNNING] = sequence;
   let failures: HandlerFailure[] | undefined;
   for (let index = 0; index < handlers.length; index++) {
     const handler = handlers[index]!;
+    slots[HANDLER] = index;
     let returned: unknown;
     try {
-      returned = invoke(handler, args);
+      returned = call(handler, args);
     } catch (error) {
       const failed = failure(handler, hook, "threw", error);
       (failures ??= []).push(failed);
-      onFailure?.(failed);
+      listener?.failed(handler, failed);
       continue;
     }
     if (isThenable(returned)) {
-      return new AsyncDispatch(hook, handlers, args, watchdog, onFailure, failures).run(
-        index,
-        returned,
-      );
+      slots[RUNNING] = outer;
+      slots[HANDLER] = outerHandler;
+      const blocked = slots[STUCK] === sequence
+        ? stuck(handlers, hook, watchdog.limitMs, listener)
+        : undefined;
+      return new AsyncDispatch(hook, handlers, args, watchdog, listener, failures, skipped, blocked)
+        .run(index, returned, sequence);
     }
   }
-  return {
+  slots[RUNNING] = outer;
+  slots[HANDLER] = outerHandler;
+  const blocked = slots[STUCK] === sequence
+    ? stuck(handlers, hook, watchdog.limitMs, listener)
+    : undefined;
+  const result: DispatchResult = {
     hook,
     handled: handlers.length - (failures?.length ?? 0),
     failures: failures ?? NO_FAILURES,
+    skipped,
   };
+  listener?.done(handlers, result, blocked);
+  return result;
+}
+
+/** Reads the worker's report of a handler of this dispatch that ran too long. */
+function stuck(
+  handlers: readonly Handler[],
+  hook: string,
+  limitMs: number,
+  listener: DispatchListener | undefined,
+): Handler[] | undefined {
+  const slots = watchSlots;
+  const ms = slots[STUCK_MS]!;
+  const handler = handlers[slots[STUCK_HANDLER]!];
+  slots[STUCK] = 0;
+  if (handler === undefined || ms <= limitMs) return undefined;
+  listener?.blocked(handler, hook, ms);
+  return [handler];
 }
 
 /**
@@ -141,7 +242,9 @@ class AsyncDispatch implements Watched {
   watchSlot = -1;
   #index = 0;
   #generation = 0;
+  #sequence = 0;
   #failures: HandlerFailure[] | undefined;
+  #blocked: Handler[] | undefined;
   #resolve!: (result: DispatchResult) => void;
 
   constructor(
@@ -149,14 +252,18 @@ class AsyncDispatch implements Watched {
     readonly handlers: readonly Handler[],
     readonly args: readonly unknown[],
     readonly watchdog: Watchdog,
-    readonly onFailure: FailureListener | undefined,
+    readonly listener: DispatchListener | undefined,
     failures: HandlerFailure[] | undefined,
+    readonly skipped: number,
+    blocked: Handler[] | undefined,
   ) {
     this.#failures = failures;
+    this.#blocked = blocked;
   }
 
-  run(index: number, pending: PromiseLike<unknown>): Promise<DispatchResult> {
+  run(index: number, pending: PromiseLike<unknown>, sequence: number): Promise<DispatchResult> {
     const promise = new Promise<DispatchResult>((resolve) => this.#resolve = resolve);
+    this.#sequence = sequence;
     this.watchdog.track(this);
     this.#drive(index, pending, this.#generation);
     return promise;
@@ -164,18 +271,15 @@ class AsyncDispatch implements Watched {
 
   /** Called by the watchdog: the current handler is abandoned, the next one runs. */
   expire(): void {
-    this.#fail(
-      this.#index,
-      "timeout",
-      new Error(`did not settle within ${this.watchdog.limitMs} ms`),
-    );
+    this.#fail(this.#index, "timeout", timeLimitError(this.watchdog.limitMs));
     this.#drive(this.#index + 1, undefined, ++this.#generation);
   }
 
   #fail(index: number, kind: FailureKind, error: unknown): void {
-    const failed = failure(this.handlers[index]!, this.hook, kind, error);
+    const handler = this.handlers[index]!;
+    const failed = failure(handler, this.hook, kind, error);
     (this.#failures ??= []).push(failed);
-    this.onFailure?.(failed);
+    this.listener?.failed(handler, failed);
   }
 
   async #drive(
@@ -183,7 +287,8 @@ class AsyncDispatch implements Watched {
     pending: PromiseLike<unknown> | undefined,
     generation: number,
   ): Promise<void> {
-    const { handlers, args } = this;
+    const { handlers, args, hook } = this;
+    const slots = watchSlots;
     for (;;) {
       if (pending !== undefined) {
         this.#index = index;
@@ -198,11 +303,14 @@ class AsyncDispatch implements Watched {
         pending = undefined;
         index++;
       }
+      const outer = slots[RUNNING]!;
+      const outerHandler = slots[HANDLER]!;
+      slots[RUNNING] = this.#sequence;
       for (; index < handlers.length; index++) {
-        const handler = handlers[index]!;
+        slots[HANDLER] = index;
         let returned: unknown;
         try {
-          returned = invoke(handler, args);
+          returned = call(handlers[index]!, args);
         } catch (error) {
           this.#fail(index, "threw", error);
           continue;
@@ -212,11 +320,24 @@ class AsyncDispatch implements Watched {
           break;
         }
       }
+      slots[RUNNING] = outer;
+      slots[HANDLER] = outerHandler;
+      if (slots[STUCK] === this.#sequence) {
+        const blocked = stuck(handlers, hook, this.watchdog.limitMs, this.listener);
+        if (blocked) (this.#blocked ??= []).push(...blocked);
+      }
       if (pending === undefined) break;
     }
     this.watchdog.untrack(this);
     const failures = this.#failures ?? NO_FAILURES;
-    this.#resolve({ hook: this.hook, handled: handlers.length - failures.length, failures });
+    const result: DispatchResult = {
+      hook,
+      handled: handlers.length - failures.length,
+      failures,
+      skipped: this.skipped,
+    };
+    this.listener?.done(handlers, result, this.#blocked);
+    this.#resolve(result);
   }
 }
 
@@ -235,15 +356,36 @@ export async function withTimeLimit<T>(
 ): Promise<T> {
   const returned = call();
   if (!isThenable(returned)) return returned as T;
+  return await settleWithin(returned as PromiseLike<T>, limitMs);
+}
+
+const timeouts = new WeakSet<object>();
+
+/**
+ * Whether an error is the time limit's, from {@linkcode withTimeLimit} or a dispatch.
+ *
+ * @param error What was thrown.
+ * @returns `true` for a time limit's error.
+ */
+export function isTimeLimitError(error: unknown): boolean {
+  return typeof error === "object" && error !== null && timeouts.has(error);
+}
+
+/** The error of a call that did not settle within `limitMs`. */
+export function timeLimitError(limitMs: number): Error {
+  const error = new Error(`did not settle within ${limitMs} ms`);
+  timeouts.add(error);
+  return error;
+}
+
+/** Waits for `pending` at most `limitMs`; rejects with {@linkcode timeLimitError} after that. */
+export async function settleWithin<T>(pending: PromiseLike<T>, limitMs: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`did not settle within ${limitMs} ms`)),
-      limitMs,
-    );
+    timer = setTimeout(() => reject(timeLimitError(limitMs)), limitMs);
   });
   try {
-    return await Promise.race([returned as PromiseLike<T>, timeout]);
+    return await Promise.race([pending, timeout]);
   } finally {
     clearTimeout(timer);
   }

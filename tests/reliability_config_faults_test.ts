@@ -231,7 +231,9 @@ Deno.test("a listed JSR package loads from ./nailgun.extensions; one without tha
       description: "Listed by its jsr: specifier.",
       provides: [],
       source: "jsr:@test/listed@^1",
+      health: status.loaded[1].health,
     });
+    assert.equal(status.loaded[1].health.state, "healthy");
     assert.deepEqual(status.failed, [
       {
         source: "jsr:@test/plain@1.0.0",

@@ -4,6 +4,7 @@
 // received every event exactly once, and the service stays up. Prints the
 // throughput and latency as one JSON line (RELIABILITY.md).
 import assert from "node:assert/strict";
+import type { ExtensionHealth } from "../src/health.ts";
 import { startLoad } from "./_reliability/load.ts";
 import { spawnService } from "./_reliability/process.ts";
 import {
@@ -47,7 +48,20 @@ Deno.test("the service holds 2,000 node creations from 32 clients with a slow an
       /ERROR extension "faulty" failed in onNodeCreate \(threw\): faulty cannot handle onNodeCreate$/
         .test(line)
     );
-    assert.equal(failures.length, LOAD.total, "each failure of the failing extension is logged");
+    // Its circuit breaker suspends it after 3 consecutive failures: every
+    // event is either a logged failure or counted as skipped.
+    const after = await getJson<{ loaded: { name: string; health: ExtensionHealth }[] }>(
+      url,
+      "/extensions/status/",
+    );
+    const health = after.loaded.find((info) => info.name === "faulty")!.health;
+    assert.equal(
+      failures.length,
+      health.failures,
+      "each failure of the failing extension is logged",
+    );
+    assert.ok(failures.length >= 3, `${failures.length} failures logged`);
+    assert.equal(health.failures + health.skipped, LOAD.total, JSON.stringify(health));
     console.log(JSON.stringify({ scenario: "load", ...summary }));
   } finally {
     await service.dispose();

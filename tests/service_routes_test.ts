@@ -40,7 +40,11 @@ Deno.test("GET /extensions/ and /extensions/status/ answer the loaded extensions
     const status = await api("GET", "/extensions/status");
     assert.equal(status.status, 200);
     assert.deepEqual(Object.keys(status.body).sort(), ["failed", "loaded", "skipped"]);
-    assert.deepEqual(status.body.loaded, listed.body);
+    assert.deepEqual(
+      status.body.loaded,
+      listed.body.map((info: object) => ({ ...info, health: status.body.loaded[0].health })),
+    );
+    assert.equal(status.body.loaded[0].health.state, "healthy");
     assert.equal(status.body.failed.length, 1);
     assert.equal(status.body.failed[0].name, "collider");
     assert.equal(status.body.failed[0].phase, "conflict");

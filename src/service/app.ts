@@ -209,7 +209,8 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     let response: unknown;
     try {
       response = await withTimeLimit(
-        () => route.handler.call(route, given, { params, url }),
+        () =>
+          manager.runAs(extension.name, () => route.handler.call(route, given, { params, url })),
         manager.handlerTimeoutMs,
       );
     } catch (error) {

@@ -113,6 +113,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
   const logger = options.logger ?? createLogger();
   const store = await openStore(options.databaseUrl);
   let manager: ExtensionManager | undefined;
+  let guard: Disposable | undefined;
   try {
     await store.migrateCore();
     const loaded = await loadExtensions({
@@ -125,6 +126,8 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
       strict: options.strict,
     });
     manager = loaded.manager;
+    guard = manager.guardFaults(); // no extension fault ends the process
+    const installed = guard;
     const { report, config } = loaded;
     const app = createNailgun({
       store,
@@ -169,6 +172,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
         }
         await server.shutdown();
         await running.teardown(); // logs each failure itself
+        installed[Symbol.dispose]();
         await store.close();
         logger.info("stopped");
       })();
@@ -185,6 +189,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
     };
   } catch (error) {
     await manager?.teardown();
+    guard?.[Symbol.dispose]();
     await store.close();
     throw error;
   }

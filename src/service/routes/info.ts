@@ -36,8 +36,11 @@ export const INFO_ROUTES: readonly CoreRoute[] = [
     method: "GET",
     path: "/extensions/status/",
     handle: (call) => {
-      const { loaded, failed, skipped } = call.state.report;
-      return Promise.resolve(json({ loaded, failed, skipped }));
+      const { report, manager } = call.state;
+      const loaded = report.loaded.map((entry) =>
+        manager.has(entry.name) ? { ...entry, health: manager.health(entry.name) } : entry
+      );
+      return Promise.resolve(json({ loaded, failed: report.failed, skipped: report.skipped }));
     },
   },
 ];
