@@ -48,6 +48,7 @@
  *
  * @module
  */
+import { join, resolve } from "node:path";
 import { satisfiesRange } from "../_semver.ts";
 import { DEFAULT_HANDLER_TIMEOUT_MS } from "../defaults.ts";
 import { verifyExtension } from "../contract.ts";
@@ -61,6 +62,13 @@ import type {
 } from "../extension.ts";
 import type { SandboxLauncher } from "../loader.ts";
 import { VERSION } from "../version.ts";
+import {
+  checkGraph,
+  describeEscapes,
+  type GraphOptions,
+  GraphUnavailable,
+  resolveGraph,
+} from "./_graph.ts";
 import type { InvokeTarget, LogLevel, SandboxedDescription } from "./_protocol.ts";
 import { type SandboxState, StartFailure, WorkerSupervisor } from "./_supervisor.ts";
 import {
@@ -107,6 +115,21 @@ export interface SandboxLauncherOptions {
    * no context; by default such calls reject.
    */
   call?: (name: string, ...args: unknown[]) => Promise<unknown>;
+  /**
+   * The host's project directory: no sandboxed extension's package contains
+   * it (an extension in `./examples/logging/` has `examples/logging/` as its
+   * package, not the project). `deno info` resolves from here. Default: the
+   * working directory.
+   */
+  projectDir?: string;
+  /**
+   * Files no sandboxed extension may import even from inside its package,
+   * unless its grant's `read` names them: the host's config and database.
+   * Default: `extensions.json` in the project directory.
+   */
+  hostFiles?: readonly string[];
+  /** The `deno.json` the host resolves imports with, for the graph check; default: Deno's discovery. */
+  denoConfig?: string;
 }
 
 /** What the loader asks the launcher for: one config entry with `sandbox`. */
@@ -265,6 +288,7 @@ async function launchSandboxed(
     },
   });
 
+  await confineGraph(request, grant, options);
   let description: SandboxedDescription;
   try {
     description = await supervisor.start();
@@ -344,6 +368,40 @@ async function launchSandboxed(
   supervisor.configure({ ...(request.settings?.[name] ?? {}) });
   supervisors.set(proxy, supervisor);
   return proxy;
+}
+
+/** Refuses an extension whose module graph reaches a file it may not read. */
+async function confineGraph(
+  request: SandboxRequest,
+  grant: ExtensionPermissions,
+  options: SandboxLauncherOptions,
+): Promise<void> {
+  const { source } = request;
+  const projectDir = resolve(options.projectDir ?? Deno.cwd());
+  const graphOptions: GraphOptions = {
+    baseDir: options.baseDir ?? Deno.cwd(),
+    projectDir,
+    hostFiles: options.hostFiles ?? [join(projectDir, "extensions.json")],
+    config: options.denoConfig,
+  };
+  let message: string | undefined;
+  try {
+    const verdict = await checkGraph(
+      await resolveGraph(request.specifier, graphOptions),
+      grant,
+      graphOptions,
+    );
+    if (verdict.escapes.length > 0) message = describeEscapes(verdict, grant);
+  } catch (error) {
+    if (!(error instanceof GraphUnavailable)) throw error;
+    message = error.message;
+  }
+  if (message !== undefined) {
+    throw new ExtensionLoadError(`Cannot load extension "${source}": ${message}`, {
+      source,
+      phase: "sandbox",
+    });
+  }
 }
 
 function buildProxy(

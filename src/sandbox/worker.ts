@@ -82,6 +82,29 @@ if (inWorker) {
     crash("the extension called close()");
     close();
   };
+  // Channels around the host's messages: only this module posts to the
+  // host (the launcher bounds what it sends), no BroadcastChannel reaches
+  // the host or another sandbox, and no nested Worker (whose fresh global
+  // scope would have both again).
+  // A function, not an arrow: `new Worker()` must reach the throw too.
+  const refuse = (what: string) =>
+    function refused(): never {
+      throw new TypeError(
+        `Cannot ${what} in the sandbox: sandboxed extensions talk to the host only through their hooks, calls and context`,
+      );
+    };
+
+  for (
+    const [key, value] of [
+      ["postMessage", refuse("post a message directly")],
+      ["Worker", refuse("create a Worker")],
+      ["BroadcastChannel", refuse("open a BroadcastChannel")],
+      ["SharedWorker", undefined],
+    ] as const
+  ) {
+    if (value === undefined) delete (globalThis as Record<string, unknown>)[key];
+    else Object.defineProperty(globalThis, key, { value, configurable: false, writable: false });
+  }
   const exit = Deno.exit;
   Object.defineProperty(Deno, "exit", {
     value: (code?: number): never => {
