@@ -8,6 +8,7 @@
 // in process) from a stuck Worker (a loop that never yields: no answer to
 // the probe, so it is terminated). One interval per supervisor, running only
 // while calls are pending, checks their age; no timer per call.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { describeError, type LoadPhase } from "../errors.ts";
 import type { Logger } from "../extension.ts";
 import { isModuleNotFoundError } from "../specifier.ts";
@@ -21,8 +22,18 @@ import {
   type Outcome,
   type SandboxedDescription,
   serializeError,
+  sizeOver,
   type WorkerMessage,
 } from "./_protocol.ts";
+
+/**
+ * The depth of the chain of provided calls the host is answering, across
+ * every sandbox of the process: a call from a Worker at depth d runs at
+ * depth d, and what it invokes in a Worker (the same or another, directly or
+ * through extensions in process) carries d, so a chain that comes back
+ * through the host is counted whole.
+ */
+const callDepth = new AsyncLocalStorage<number>();
 
 /** Where a sandboxed extension is in its life. */
 export type SandboxState = "starting" | "running" | "restarting" | "down" | "closed";
@@ -53,6 +64,14 @@ export interface SupervisorOptions {
   onLog(level: LogLevel, message: string): void;
   /** A provided call the extension makes through its context. */
   onCall(name: string, args: unknown[]): Promise<unknown>;
+  /** Longest chain of provided calls, calls back through the host included. */
+  maxDepth: number;
+  /** Provided calls the extension may have pending at once. */
+  maxPending: number;
+  /** Size limit of one value the Worker sends, in bytes. */
+  maxMessageBytes: number;
+  /** A failure of the extension the host saw itself (a limit it went over): logged already. */
+  onFault(name: string, error: Error): void;
 }
 
 interface Pending {
@@ -99,6 +118,7 @@ export class WorkerSupervisor {
   #setUp = false;
   #closing = false;
   #lastFailure: string | undefined;
+  #callsPending = 0;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -214,7 +234,12 @@ export class WorkerSupervisor {
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       try {
-        worker.postMessage({ type: "invoke", id, target, args } satisfies HostMessage);
+        const depth = callDepth.getStore();
+        worker.postMessage(
+          (depth === undefined
+            ? { type: "invoke", id, target, args }
+            : { type: "invoke", id, target, args, depth }) satisfies HostMessage,
+        );
       } catch (error) {
         reject(
           new TypeError(
@@ -312,12 +337,26 @@ export class WorkerSupervisor {
         if (!pending) break;
         this.#pending.delete(message.id);
         const outcome = message.outcome as Outcome | undefined;
-        if (outcome?.ok === true) pending.resolve(outcome.value);
+        const over = outcome?.ok === true
+          ? sizeOver(outcome.value, this.#options.maxMessageBytes)
+          : undefined;
+        if (over !== undefined) {
+          pending.reject(this.#overLimit(
+            `Cannot take the result of ${pending.label} of sandboxed extension "${this.#name}"`,
+            `it is larger than the message limit of ${this.#options.maxMessageBytes} bytes: current value is at least ${over} bytes`,
+          ));
+        } else if (outcome?.ok === true) pending.resolve(outcome.value);
         else pending.reject(deserializeError(outcome?.ok === false ? outcome.error : outcome));
         break;
       }
       case "call":
-        this.#answerCall(generation, message.id, String(message.name), message.args);
+        this.#answerCall(
+          generation,
+          message.id,
+          String(message.name),
+          message.args,
+          Number(message.depth),
+        );
         break;
       case "log":
         if (LOG_LEVELS.has(message.level)) {
@@ -361,7 +400,13 @@ export class WorkerSupervisor {
     }
   }
 
-  #answerCall(generation: number, id: unknown, name: string, args: unknown): void {
+  #answerCall(
+    generation: number,
+    id: unknown,
+    name: string,
+    args: unknown,
+    depth: number,
+  ): void {
     const reply = (outcome: Outcome) => {
       if (generation !== this.#generation || typeof id !== "number") return;
       try {
@@ -379,12 +424,67 @@ export class WorkerSupervisor {
         });
       }
     };
-    Promise.resolve()
-      .then(() => this.#options.onCall(name, Array.isArray(args) ? args : []))
-      .then(
-        (value) => reply({ ok: true, value }),
-        (error) => reply({ ok: false, error: serializeError(error) }),
+    const refused = this.#callRefusal(name, args, depth);
+    if (refused) {
+      reply({ ok: false, error: serializeError(refused) });
+      return;
+    }
+    this.#callsPending++;
+    callDepth.run(depth, () =>
+      Promise.resolve()
+        .then(() => this.#options.onCall(name, args as unknown[]))
+        .finally(() => this.#callsPending--)
+        .then(
+          (value) => reply({ ok: true, value }),
+          (error) => reply({ ok: false, error: serializeError(error) }),
+        ));
+  }
+
+  /** Why a call from the Worker is refused at once, if it is: a limit it goes over. */
+  #callRefusal(name: string, args: unknown, depth: number): Error | undefined {
+    const subject = `Cannot call ${JSON.stringify(name)} from sandboxed extension "${this.#name}"`;
+    const { maxDepth, maxPending, maxMessageBytes } = this.#options;
+    if (!Array.isArray(args) || !Number.isInteger(depth) || depth < 1) {
+      return this.#overLimit(subject, "its Worker sent a call that is not valid");
+    }
+    if (depth > maxDepth) {
+      return this.#overLimit(
+        subject,
+        `the chain of provided calls is deeper than the limit calls.maxDepth (${maxDepth}), calls back through the host included: current value is ${depth}`,
       );
+    }
+    if (this.#callsPending >= maxPending) {
+      return this.#overLimit(
+        subject,
+        `it has more provided calls pending at once than the limit calls.maxPending (${maxPending}): current value is ${
+          this.#callsPending + 1
+        }`,
+      );
+    }
+    const over = sizeOver(args, maxMessageBytes);
+    if (over !== undefined) {
+      return this.#overLimit(
+        subject,
+        `its arguments are larger than the message limit of ${maxMessageBytes} bytes: current value is at least ${over} bytes`,
+      );
+    }
+    return undefined;
+  }
+
+  /** An error for a limit the extension went over: logged with its name and reported as its fault. */
+  #overLimit(subject: string, problem: string): RangeError {
+    const error = new RangeError(`${subject}: ${problem}`);
+    this.#options.logger.error(error.message);
+    try {
+      this.#options.onFault(this.#name, error);
+    } catch (caught) {
+      this.#options.logger.error(
+        `sandboxed extension "${this.#name}": its fault cannot be recorded: ${
+          describeError(caught)
+        }`,
+      );
+    }
+    return error;
   }
 
   #sweep(): void {

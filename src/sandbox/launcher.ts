@@ -50,7 +50,11 @@
  */
 import { join, resolve } from "node:path";
 import { satisfiesRange } from "../_semver.ts";
-import { DEFAULT_HANDLER_TIMEOUT_MS } from "../defaults.ts";
+import {
+  DEFAULT_CALL_MAX_DEPTH,
+  DEFAULT_CALL_MAX_PENDING,
+  DEFAULT_HANDLER_TIMEOUT_MS,
+} from "../defaults.ts";
 import { verifyExtension } from "../contract.ts";
 import { ExtensionLoadError } from "../errors.ts";
 import type {
@@ -69,6 +73,7 @@ import {
   GraphUnavailable,
   resolveGraph,
 } from "./_graph.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./_protocol.ts";
 import type { InvokeTarget, LogLevel, SandboxedDescription } from "./_protocol.ts";
 import { type SandboxState, StartFailure, WorkerSupervisor } from "./_supervisor.ts";
 import {
@@ -130,6 +135,23 @@ export interface SandboxLauncherOptions {
   hostFiles?: readonly string[];
   /** The `deno.json` the host resolves imports with, for the graph check; default: Deno's discovery. */
   denoConfig?: string;
+  /**
+   * Limits of provided calls from sandboxed extensions (the config's
+   * `calls`): the longest chain, calls back through the host included
+   * (default 8), and the calls one extension may have pending at once
+   * (default 64). A call over a limit fails at once, is logged with the
+   * extension's name and reported to `onFault`.
+   */
+  calls?: { maxDepth?: number; maxPending?: number };
+  /** Size limit of one value a Worker sends (a result, a call's arguments), in bytes; default 16 MiB. */
+  maxMessageBytes?: number;
+  /**
+   * Told of each failure of a sandboxed extension that the sandbox itself
+   * detects (a call over a limit, a message too large), with the
+   * extension's name: wire it to `manager.recordFault(name, error)` so that
+   * it counts in the extension's health.
+   */
+  onFault?: (name: string, error: Error) => void;
 }
 
 /** What the loader asks the launcher for: one config entry with `sandbox`. */
@@ -146,6 +168,8 @@ export interface SandboxRequest {
   handlerTimeoutMs?: number;
   /** The extension's context in the host (logger, calls), when the loader passes it. */
   context?: ExtensionContext;
+  /** The config's limits of provided calls, when the loader passes them (the launcher's options win). */
+  calls?: { maxDepth?: number; maxPending?: number };
 }
 
 /** How a sandboxed extension is doing. */
@@ -279,6 +303,11 @@ async function launchSandboxed(
       if (context) context.logger[level](message);
       else logger[level](`[${name}] ${message}`);
     },
+    maxDepth: options.calls?.maxDepth ?? request.calls?.maxDepth ?? DEFAULT_CALL_MAX_DEPTH,
+    maxPending: options.calls?.maxPending ?? request.calls?.maxPending ??
+      DEFAULT_CALL_MAX_PENDING,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    onFault: (faulty: string, error: Error) => options.onFault?.(faulty, error),
     onCall: (call: string, args: unknown[]) => {
       if (context) return context.call(call, ...args);
       if (options.call) return options.call(call, ...args);

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { freezeDeep } from "../_freeze.ts";
 import { instantiateExtension } from "../contract.ts";
 import { describeError, ExtensionLoadError } from "../errors.ts";
@@ -50,6 +51,9 @@ const inWorker =
 // Taken before the extension's code runs: it cannot redirect what this module sends.
 const post: (message: WorkerMessage) => void = inWorker ? scope.postMessage.bind(scope) : () => {};
 let crashed = false;
+// The depth of the chain of provided calls the current invocation belongs
+// to, as the host sent it: a call made from it is one deeper.
+const chain = new AsyncLocalStorage<number>();
 
 function crash(reason: string, error?: unknown): void {
   if (crashed) return;
@@ -156,7 +160,7 @@ export function serveExtension(module: Record<string, unknown>, source: string):
         const id = ++nextCall;
         pendingCalls.set(id, { resolve, reject });
         try {
-          post({ type: "call", id, name, args });
+          post({ type: "call", id, name, args, depth: (chain.getStore() ?? 0) + 1 });
         } catch (error) {
           pendingCalls.delete(id);
           reject(error);
@@ -195,7 +199,14 @@ export function serveExtension(module: Record<string, unknown>, source: string):
           break;
         }
         case "invoke":
-          void answer(extension, context, message.id, message.target, message.args);
+          if (message.depth === undefined) {
+            void answer(extension, context, message.id, message.target, message.args);
+          } else {
+            chain.run(
+              message.depth,
+              () => void answer(extension, context, message.id, message.target, message.args),
+            );
+          }
           break;
       }
     });
