@@ -20,8 +20,14 @@
  * @module
  */
 import { DEFAULT_HANDLER_TIMEOUT_MS, type ExtensionManager, loadExtensions } from "../mod.ts";
-import { createSandboxLauncher } from "../src/sandbox/launcher.ts";
+import { createSandboxLauncher, sandboxSettled } from "../src/sandbox/launcher.ts";
 import { makeNode, SILENT_LOGGER } from "./_fixtures.ts";
+import type { Node } from "../mod.ts";
+
+/** Waits until every sandboxed extension of `manager` has answered what it was sent. */
+function settled(manager: ExtensionManager): Promise<unknown> {
+  return Promise.all(manager.names.map((name) => sandboxSettled(manager.get(name)!)));
+}
 
 /** Writes `count` no-op extension modules (plain `.js`) that count their events. */
 function writeModules(count: number): { dir: string; files: string[] } {
@@ -86,27 +92,72 @@ async function check(manager: ExtensionManager, label: string): Promise<void> {
 }
 
 const managers: ExtensionManager[] = [];
+const workers: Worker[] = [];
+
+/**
+ * `count` plain Workers that answer each message with its id: the raw round
+ * trip a sandboxed notification is measured against, with the same payload.
+ */
+function rawWorkers(count: number): (node: Node) => Promise<void> {
+  const code = "self.onmessage = (event) => self.postMessage(event.data.id);";
+  const started = Array.from({ length: count }, () => {
+    const worker = new Worker(`data:application/javascript,${encodeURIComponent(code)}`, {
+      type: "module",
+      deno: { permissions: "none" },
+    });
+    workers.push(worker);
+    return worker;
+  });
+  let waiting = 0;
+  let done: () => void = () => {};
+  for (const worker of started) {
+    worker.onmessage = () => {
+      if (--waiting === 0) done();
+    };
+  }
+  return (node) =>
+    new Promise<void>((resolve) => {
+      waiting = count;
+      done = resolve;
+      for (const worker of started) worker.postMessage({ id: node.id, node });
+    });
+}
 
 for (const count of [1, 10]) {
   const { files } = writeModules(count);
-  const group = `sandbox: dispatch, async handlers, ${count} extension${count > 1 ? "s" : ""}`;
-  const cases: [string, ExtensionManager][] = [
-    ["in process: await manager.notify()", await load(files, false)],
-    ["nailgun: await manager.notify(), sandboxed", await load(files, true)],
-  ];
-  for (const [label, manager] of cases) {
-    await check(manager, label);
-    managers.push(manager);
-    Deno.bench({
-      name: label,
-      group,
-      baseline: label.startsWith("in process"),
-      async fn() {
-        const result = await manager.notify("onNodeCreate", makeNode());
-        if (result.handled !== count) throw new Error(`handled ${result.handled}`);
-      },
-    });
-  }
+  const group = `sandbox: notification, async handlers, ${count} extension${count > 1 ? "s" : ""}`;
+  const inProcess = await load(files, false);
+  const sandboxed = await load(files, true);
+  await check(inProcess, "in process");
+  await check(sandboxed, "sandboxed");
+  managers.push(inProcess, sandboxed);
+  const raw = rawWorkers(count);
+  await raw(makeNode());
+  Deno.bench({
+    name: `raw Worker round trip: postMessage(node) to ${count}, await each answer`,
+    group,
+    baseline: true,
+    async fn() {
+      await raw(makeNode());
+    },
+  });
+  Deno.bench({
+    name: "nailgun: await manager.notify(), sandboxed, until each Worker answered",
+    group,
+    async fn() {
+      const result = await sandboxed.notify("onNodeCreate", makeNode());
+      if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+      await settled(sandboxed);
+    },
+  });
+  Deno.bench({
+    name: "in process: await manager.notify()",
+    group,
+    async fn() {
+      const result = await inProcess.notify("onNodeCreate", makeNode());
+      if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+    },
+  });
 }
 
 {
@@ -130,4 +181,5 @@ for (const count of [1, 10]) {
 // The sandboxed managers hold Workers: end them once every bench has run.
 globalThis.addEventListener("unload", () => {
   for (const manager of managers) void manager.teardown();
+  for (const worker of workers) worker.terminate();
 });

@@ -80,14 +80,17 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: Seriali
 export type HostMessage =
   | { type: "configure"; settings: Record<string, unknown> }
   | { type: "invoke"; id: number; target: InvokeTarget; args: unknown[]; depth?: number }
+  /** A notification: the Worker runs them one after another, in the order sent. */
+  | { type: "notify"; id: number; hook: HookName; args: unknown[]; depth?: number }
   | { type: "reply"; id: number; outcome: Outcome }
   | { type: "ping"; id: number };
 
 /** Log levels a sandboxed extension may use. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** Worker → host. */
+/** Worker → host; a bare number is the id of a call that succeeded with no value. */
 export type WorkerMessage =
+  | number
   | { type: "ready"; description: SandboxedDescription }
   | { type: "failed"; phase: LoadPhase; message: string }
   | { type: "result"; id: number; outcome: Outcome }

@@ -11,6 +11,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { describeError, type LoadPhase } from "../errors.ts";
 import type { Logger } from "../extension.ts";
+import type { HookName } from "../hooks.ts";
 import { isModuleNotFoundError } from "../specifier.ts";
 import {
   clip,
@@ -82,6 +83,11 @@ interface Pending {
   sentAt: number;
   /** Whether it already caused a probe. */
   probed: boolean;
+  /**
+   * A notification nobody awaits (the proxy returned at once): the
+   * supervisor reports its failure or time-out itself.
+   */
+  detached?: { hook: string; timedOut: boolean };
 }
 
 interface Starting {
@@ -98,6 +104,17 @@ const LOG_LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
  * clock run late); it is forgotten this long after twice the time limit.
  */
 const FORGET_AFTER_MS = 5_000;
+
+/**
+ * Notifications one extension may have in flight before the next one is
+ * awaited by its caller (back-pressure on a Worker that falls behind).
+ */
+const MAX_DETACHED = 256;
+
+const NOTHING = (): void => {};
+
+/** The one answer for every Worker that has none: nothing pending. */
+const IDLE: Promise<void> = Promise.resolve();
 
 export class WorkerSupervisor {
   readonly #options: SupervisorOptions;
@@ -119,6 +136,8 @@ export class WorkerSupervisor {
   #closing = false;
   #lastFailure: string | undefined;
   #callsPending = 0;
+  #detached = 0;
+  #idle: { promise: Promise<void>; resolve(): void } | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -226,6 +245,87 @@ export class WorkerSupervisor {
     }
   }
 
+  /**
+   * Sends a notification and returns at once: the Worker runs its
+   * notifications one after another, in the order sent, and the supervisor
+   * reports a failure or a time-out itself (logged, and to `onFault`). When
+   * the Worker is not running, or falls too far behind, the caller awaits
+   * the notification instead (and reports its outcome itself).
+   */
+  notify(hook: HookName, args: unknown[]): Promise<unknown> | undefined {
+    const worker = this.#worker;
+    if (this.#state !== "running" || !worker || this.#detached >= MAX_DETACHED) {
+      return this.invoke({ kind: "hook", name: hook }, args, hook);
+    }
+    const id = ++this.#nextId;
+    const depth = callDepth.getStore();
+    worker.postMessage(
+      (depth === undefined
+        ? { type: "notify", id, hook, args }
+        : { type: "notify", id, hook, args, depth }) satisfies HostMessage,
+    );
+    this.#detached++;
+    this.#pending.set(id, {
+      resolve: NOTHING,
+      reject: NOTHING,
+      label: hook,
+      sentAt: Date.now(),
+      probed: false,
+      detached: { hook, timedOut: false },
+    });
+    this.#sweeper ??= setInterval(() => this.#sweep(), this.#options.handlerTimeoutMs / 4);
+    return undefined;
+  }
+
+  /** Settles once nothing sent to the Worker is pending any more. */
+  idle(): Promise<void> {
+    if (this.#pending.size === 0) return IDLE;
+    if (!this.#idle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => resolve = done);
+      this.#idle = { promise, resolve };
+    }
+    return this.#idle.promise;
+  }
+
+  /** Forgets a pending call and tells its caller (or reports a detached notification). */
+  #settle(
+    id: number,
+    call: Pending,
+    outcome: { ok: true; value: unknown } | { ok: false; error: unknown },
+  ): void {
+    this.#pending.delete(id);
+    if (call.detached) {
+      this.#detached--;
+      if (!outcome.ok && !call.detached.timedOut && this.#state !== "closed") {
+        this.#reportDetached(call.detached.hook, "rejected", outcome.error);
+      }
+    } else if (outcome.ok) call.resolve(outcome.value);
+    else call.reject(outcome.error);
+    if (this.#pending.size === 0 && this.#idle) {
+      const { resolve } = this.#idle;
+      this.#idle = undefined;
+      resolve();
+    }
+  }
+
+  /** Logs the failure of a notification nobody awaited, as the manager logs one, and reports it. */
+  #reportDetached(hook: string, kind: "rejected" | "timeout", error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(describeError(error));
+    this.#options.logger.error(
+      `extension "${this.#name}" failed in ${hook} (${kind}): ${describeError(failure)}`,
+    );
+    try {
+      this.#options.onFault(this.#name, failure);
+    } catch (caught) {
+      this.#options.logger.error(
+        `sandboxed extension "${this.#name}": its fault cannot be recorded: ${
+          describeError(caught)
+        }`,
+      );
+    }
+  }
+
   #send(target: InvokeTarget, args: unknown[], label: string, force = false): Promise<unknown> {
     const worker = this.#worker;
     if ((!force && this.#state !== "running") || !worker) {
@@ -312,7 +412,13 @@ export class WorkerSupervisor {
 
   #onMessage(generation: number, data: unknown): void {
     if (generation !== this.#generation) return;
-    const message = data as WorkerMessage | null;
+    if (typeof data === "number") {
+      // The short answer of a call that succeeded with no value.
+      const pending = this.#pending.get(data);
+      if (pending) this.#settle(data, pending, { ok: true, value: undefined });
+      return;
+    }
+    const message = data as Exclude<WorkerMessage, number> | null;
     switch (message?.type) {
       case "ready": {
         const parsed = DescriptionSchema.safeParse(message.description);
@@ -335,18 +441,26 @@ export class WorkerSupervisor {
       case "result": {
         const pending = this.#pending.get(message.id);
         if (!pending) break;
-        this.#pending.delete(message.id);
         const outcome = message.outcome as Outcome | undefined;
         const over = outcome?.ok === true
           ? sizeOver(outcome.value, this.#options.maxMessageBytes)
           : undefined;
         if (over !== undefined) {
-          pending.reject(this.#overLimit(
-            `Cannot take the result of ${pending.label} of sandboxed extension "${this.#name}"`,
-            `it is larger than the message limit of ${this.#options.maxMessageBytes} bytes: current value is at least ${over} bytes`,
-          ));
-        } else if (outcome?.ok === true) pending.resolve(outcome.value);
-        else pending.reject(deserializeError(outcome?.ok === false ? outcome.error : outcome));
+          this.#settle(message.id, pending, {
+            ok: false,
+            error: this.#overLimit(
+              `Cannot take the result of ${pending.label} of sandboxed extension "${this.#name}"`,
+              `it is larger than the message limit of ${this.#options.maxMessageBytes} bytes: current value is at least ${over} bytes`,
+            ),
+          });
+        } else if (outcome?.ok === true) {
+          this.#settle(message.id, pending, { ok: true, value: outcome.value });
+        } else {
+          this.#settle(message.id, pending, {
+            ok: false,
+            error: deserializeError(outcome?.ok === false ? outcome.error : outcome),
+          });
+        }
         break;
       }
       case "call":
@@ -498,10 +612,21 @@ export class WorkerSupervisor {
     for (const [id, call] of this.#pending) {
       const age = now - call.sentAt;
       if (age < limit) break; // sent in order: the rest are younger
+      if (call.detached && !call.detached.timedOut) {
+        // Nobody awaits it: report the time-out here, as the manager would.
+        call.detached.timedOut = true;
+        this.#reportDetached(
+          call.detached.hook,
+          "timeout",
+          new Error(`did not settle within ${limit} ms`),
+        );
+      }
       if (age >= 2 * limit + FORGET_AFTER_MS) {
         // Long abandoned by the caller: forget it.
-        this.#pending.delete(id);
-        call.reject(new Error(`did not settle within ${limit} ms`));
+        this.#settle(id, call, {
+          ok: false,
+          error: new Error(`did not settle within ${limit} ms`),
+        });
       } else if (!call.probed) {
         call.probed = true;
         this.#probeFor(call.label);
@@ -623,8 +748,7 @@ export class WorkerSupervisor {
         call.probed = true;
         continue;
       }
-      this.#pending.delete(id);
-      call.reject(errorFor(call.label));
+      this.#settle(id, call, { ok: false, error: errorFor(call.label) });
     }
   }
 
