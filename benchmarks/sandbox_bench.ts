@@ -1,12 +1,16 @@
 /**
- * Sandboxed extensions against the same extensions in process (the baseline
- * of every group): notification dispatch to 1 and to 10 extensions, and the
- * start-up of one extension (import and verify, then teardown).
+ * Sandboxed extensions against a raw Worker round trip with the same payload
+ * (the baseline of the notification groups) and against the same extensions
+ * in process: notification dispatch to 1 and to 10 extensions, 10 sandboxed
+ * extensions against 1, and the start-up of one extension (import and
+ * verify, then teardown).
  *
- * In process, the manager calls the handler directly. Sandboxed, each call
- * is a structured-clone message to the extension's Worker and an answer
- * back: the difference is the price of the isolation per event and per
- * extension. Both run as in production: the default handler time limit,
+ * In process, the manager calls the handler directly. Sandboxed,
+ * `manager.notify()` posts a structured-clone message to every sandboxed
+ * extension at once and returns; the case then waits until each Worker has
+ * answered (`sandboxSettled()`), so it measures the whole round trip, as the
+ * raw baseline does (`postMessage(node)` to plain Workers, each answering
+ * with the id). All run as in production: the default handler time limit,
  * failure isolation, a fresh payload per event, frozen before dispatch.
  * Each contender is checked to reach every extension before it is measured.
  *
@@ -123,6 +127,14 @@ function rawWorkers(count: number): (node: Node) => Promise<void> {
     });
 }
 
+/** Sends one event to every sandboxed extension and waits until each Worker has answered it. */
+async function notifySandboxed(manager: ExtensionManager, count: number): Promise<void> {
+  const result = await manager.notify("onNodeCreate", makeNode());
+  if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+  await settled(manager);
+}
+
+const sandboxedBy = new Map<number, ExtensionManager>();
 for (const count of [1, 10]) {
   const { files } = writeModules(count);
   const group = `sandbox: notification, async handlers, ${count} extension${count > 1 ? "s" : ""}`;
@@ -131,6 +143,7 @@ for (const count of [1, 10]) {
   await check(inProcess, "in process");
   await check(sandboxed, "sandboxed");
   managers.push(inProcess, sandboxed);
+  sandboxedBy.set(count, sandboxed);
   const raw = rawWorkers(count);
   await raw(makeNode());
   Deno.bench({
@@ -144,10 +157,9 @@ for (const count of [1, 10]) {
   Deno.bench({
     name: "nailgun: await manager.notify(), sandboxed, until each Worker answered",
     group,
+    // An async function: Deno.bench awaits only those.
     async fn() {
-      const result = await sandboxed.notify("onNodeCreate", makeNode());
-      if (result.handled !== count) throw new Error(`handled ${result.handled}`);
-      await settled(sandboxed);
+      await notifySandboxed(sandboxed, count);
     },
   });
   Deno.bench({
@@ -158,6 +170,26 @@ for (const count of [1, 10]) {
       if (result.handled !== count) throw new Error(`handled ${result.handled}`);
     },
   });
+}
+
+// One event to 10 sandboxed extensions against one event to 1: they get it
+// concurrently, so the ratio is what 10 Workers waking at once cost over one.
+{
+  const group = "sandbox: notification to 10 sandboxed extensions vs 1";
+  for (const count of [1, 10]) {
+    const sandboxed = sandboxedBy.get(count)!;
+    Deno.bench({
+      name: `nailgun: ${count} sandboxed extension${
+        count > 1 ? "s" : ""
+      }, until each Worker answered`,
+      group,
+      baseline: count === 1,
+      // An async function: Deno.bench awaits only those.
+      async fn() {
+        await notifySandboxed(sandboxed, count);
+      },
+    });
+  }
 }
 
 {
