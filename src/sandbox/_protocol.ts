@@ -96,7 +96,8 @@ export type WorkerMessage =
   | { type: "result"; id: number; outcome: Outcome }
   | { type: "call"; id: number; name: string; args: unknown[]; depth: number }
   | { type: "log"; level: LogLevel; message: string }
-  | { type: "pong"; id: number }
+  /** The answer to a ping, with the Worker's heap in use, in bytes. */
+  | { type: "pong"; id: number; heap?: number }
   | { type: "crash"; reason: string; error?: string };
 
 /** Default size limit of one value a Worker sends (a result, a call's arguments), in bytes. */

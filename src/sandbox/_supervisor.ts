@@ -71,6 +71,10 @@ export interface SupervisorOptions {
   maxPending: number;
   /** Size limit of one value the Worker sends, in bytes. */
   maxMessageBytes: number;
+  /** The heap the Worker may use, in bytes: above it, it is terminated and restarted. */
+  maxHeapBytes: number;
+  /** How often the Worker is asked for its heap, in milliseconds. */
+  heapCheckMs: number;
   /** A failure of the extension the host saw itself (a limit it went over): logged already. */
   onFault(name: string, error: Error): void;
 }
@@ -137,6 +141,7 @@ export class WorkerSupervisor {
   #lastFailure: string | undefined;
   #callsPending = 0;
   #detached = 0;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   #idle: { promise: Promise<void>; resolve(): void } | undefined;
 
   constructor(options: SupervisorOptions) {
@@ -164,6 +169,7 @@ export class WorkerSupervisor {
       this.#hasSetup = description.setup;
       this.#hasTeardown = description.teardown;
       this.#state = "running";
+      this.#beat();
       return description;
     } catch (error) {
       this.stop();
@@ -198,6 +204,10 @@ export class WorkerSupervisor {
   async teardown(): Promise<void> {
     this.#closing = true;
     try {
+      if (this.#state === "running" && this.#detached > 0) {
+        // Notifications already posted are handled first, as they would be in process.
+        await this.#withinLimit(this.idle()).catch(() => {});
+      }
       if (this.#state === "running" && this.#hasTeardown) {
         await this.#withinLimit(this.invoke({ kind: "teardown" }, [], "teardown()"));
       }
@@ -226,6 +236,8 @@ export class WorkerSupervisor {
   stop(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#terminate();
     this.#rejectPending((label) => this.#unavailable(label));
   }
@@ -315,15 +327,7 @@ export class WorkerSupervisor {
     this.#options.logger.error(
       `extension "${this.#name}" failed in ${hook} (${kind}): ${describeError(failure)}`,
     );
-    try {
-      this.#options.onFault(this.#name, failure);
-    } catch (caught) {
-      this.#options.logger.error(
-        `sandboxed extension "${this.#name}": its fault cannot be recorded: ${
-          describeError(caught)
-        }`,
-      );
-    }
+    this.#fault(failure);
   }
 
   #send(target: InvokeTarget, args: unknown[], label: string, force = false): Promise<unknown> {
@@ -478,6 +482,18 @@ export class WorkerSupervisor {
         }
         break;
       case "pong":
+        if (
+          typeof message.heap === "number" && message.heap > this.#options.maxHeapBytes &&
+          this.#state === "running"
+        ) {
+          const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+          this.#fail(
+            `used ${mb(message.heap)} MB of heap, more than the limit maxHeapMb (${
+              mb(this.#options.maxHeapBytes)
+            } MB)`,
+          );
+          break;
+        }
         if (this.#probe?.id === message.id) {
           clearTimeout(this.#probe.timer);
           this.#probe = undefined;
@@ -589,6 +605,12 @@ export class WorkerSupervisor {
   #overLimit(subject: string, problem: string): RangeError {
     const error = new RangeError(`${subject}: ${problem}`);
     this.#options.logger.error(error.message);
+    this.#fault(error);
+    return error;
+  }
+
+  /** Reports a failure of the extension (already logged) to `onFault`. */
+  #fault(error: Error): void {
     try {
       this.#options.onFault(this.#name, error);
     } catch (caught) {
@@ -598,7 +620,6 @@ export class WorkerSupervisor {
         }`,
       );
     }
-    return error;
   }
 
   #sweep(): void {
@@ -649,6 +670,15 @@ export class WorkerSupervisor {
     this.#post({ type: "ping", id });
   }
 
+  /** Asks the running Worker for its heap now and then (a ping that is no probe). */
+  #beat(): void {
+    if (this.#heartbeat !== undefined) return;
+    this.#heartbeat = setInterval(() => {
+      if (this.#state === "running") this.#post({ type: "ping", id: ++this.#nextId });
+    }, this.#options.heapCheckMs);
+    Deno.unrefTimer(this.#heartbeat);
+  }
+
   #fail(reason: string): void {
     if (this.#state === "restarting") {
       // The restart in progress failed; its loop decides what happens next.
@@ -663,6 +693,7 @@ export class WorkerSupervisor {
     this.#terminate();
     this.#lastFailure = reason;
     this.#rejectPending(() => new Error(`its Worker was terminated because it ${reason}`));
+    this.#fault(new Error(`its Worker was terminated because it ${reason}`));
     if (this.#restarts >= this.#options.maxRestarts) {
       this.#goDown(reason);
       return;
@@ -690,6 +721,7 @@ export class WorkerSupervisor {
         }
         if (this.#state !== "restarting") throw this.#unavailable("the restart");
         this.#state = "running";
+        this.#beat();
         this.#options.logger.info(`sandboxed extension "${this.#name}" restarted`);
         return;
       } catch (error) {

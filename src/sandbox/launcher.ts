@@ -113,6 +113,9 @@ export type { SandboxState };
 /** Default number of restarts of a crashed or stuck Worker before its extension stays down. */
 export const DEFAULT_MAX_RESTARTS = 3;
 
+/** Default heap a sandboxed extension's Worker may use, in MiB (a soft limit: see `maxHeapMb`). */
+export const DEFAULT_MAX_HEAP_MB = 512;
+
 /** Default time limit of starting a Worker (import, verify), in milliseconds. */
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
@@ -169,6 +172,17 @@ export interface SandboxLauncherOptions {
   calls?: { maxDepth?: number; maxPending?: number };
   /** Size limit of one value a Worker sends (a result, a call's arguments), in bytes; default 16 MiB. */
   maxMessageBytes?: number;
+  /**
+   * The heap a sandboxed extension's Worker may use, in MiB; default 512.
+   * The Worker is asked for its heap every `heapCheckMs` and terminated,
+   * reported and restarted when it uses more. A soft limit: Deno 2.9 cannot
+   * bound a Worker's heap, and a Worker that allocates faster than it is
+   * asked, or never yields, can still exhaust the V8 heap, which ends the
+   * whole process.
+   */
+  maxHeapMb?: number;
+  /** How often a Worker is asked for its heap, in milliseconds; default 1 000. */
+  heapCheckMs?: number;
   /**
    * Told of each failure of a sandboxed extension that the sandbox itself
    * detects (a call over a limit, a message too large), with the
@@ -362,6 +376,8 @@ async function launchSandboxed(
     maxPending: options.calls?.maxPending ?? request.calls?.maxPending ??
       DEFAULT_CALL_MAX_PENDING,
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    maxHeapBytes: (options.maxHeapMb ?? DEFAULT_MAX_HEAP_MB) * 1024 * 1024,
+    heapCheckMs: options.heapCheckMs ?? 1_000,
     onFault: (faulty: string, error: Error) => options.onFault?.(faulty, error),
     onCall: (call: string, args: unknown[]) => {
       if (context) return context.call(call, ...args);

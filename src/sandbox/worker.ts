@@ -52,6 +52,16 @@ const inWorker =
 // Taken before the extension's code runs: it cannot redirect what this module sends.
 const post: (message: WorkerMessage) => void = inWorker ? scope.postMessage.bind(scope) : () => {};
 let crashed = false;
+// Taken before the extension's code runs, as `post` is. In a Worker it
+// answers the Worker's own isolate.
+const memoryUsage = Deno.memoryUsage;
+const heapUsed = (): number | undefined => {
+  try {
+    return memoryUsage().heapUsed;
+  } catch {
+    return undefined;
+  }
+};
 // The depth of the chain of provided calls the current invocation belongs
 // to, as the host sent it: a call made from it is one deeper.
 const chain = new AsyncLocalStorage<number>();
@@ -288,7 +298,7 @@ export function serveExtension(
           settings = freezeDeep({ ...message.settings });
           break;
         case "ping":
-          post({ type: "pong", id: message.id });
+          post({ type: "pong", id: message.id, heap: heapUsed() });
           break;
         case "reply": {
           const pending = pendingCalls.get(message.id);
