@@ -165,6 +165,9 @@ postMessage(JSON.stringify(secret));`;
       }], { type: "application/javascript" })))).default,
       fetch: async () => await (await fetch(${JSON.stringify(secretUrl)})).text(),
       read: async () => await Deno.readTextFile(${JSON.stringify(join(project.dir, "secret.txt"))}),
+      broadcast: async () => new BroadcastChannel("nailgun"),
+      post: async () => postMessage("from the extension"),
+      internals: async () => Object.keys(Deno[Deno.internal]),
       worker: () => new Promise((resolve, reject) => {
         const worker = new Worker("data:application/javascript," + encodeURIComponent(${
         JSON.stringify(importer)
@@ -197,6 +200,9 @@ postMessage(JSON.stringify(secret));`;
       "blob",
       "fetch",
       "read",
+      "broadcast",
+      "post",
+      "internals",
       "worker",
     ]);
     for (const [name, result] of Object.entries(results)) {
@@ -208,6 +214,12 @@ postMessage(JSON.stringify(secret));`;
     assert.match(results.blob!, /Requires read access/);
     assert.match(results.fetch!, /NotCapable: Requires read access/);
     assert.match(results.worker!, /Cannot create a Worker in the sandbox/);
+    assert.match(results.broadcast!, /Cannot open a BroadcastChannel in the sandbox/);
+    assert.match(results.post!, /Cannot post a message directly in the sandbox/);
+    assert.match(
+      results.internals!,
+      /^refused: TypeError: Cannot convert undefined or null to object/,
+    );
     assertNoSecret(service);
   } finally {
     await service.close();

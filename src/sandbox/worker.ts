@@ -120,6 +120,10 @@ if (inWorker) {
     if (value === undefined) delete (globalThis as Record<string, unknown>)[key];
     else Object.defineProperty(globalThis, key, { value, configurable: false, writable: false });
   }
+  // Deno's internals (its ops among them) would let code around the above.
+  delete (Deno as unknown as Record<symbol, unknown>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
   const exit = Deno.exit;
   Object.defineProperty(Deno, "exit", {
     value: (code?: number): never => {
