@@ -43,7 +43,7 @@ function settle(manager: ExtensionManager): Promise<unknown> {
 async function load(
   load: (string | LoadEntry)[],
   settings: Record<string, Record<string, unknown>> = {},
-  launcher: { maxRestarts?: number } = {},
+  launcher: { maxRestarts?: number; handlerTimeoutMs?: number } = {},
 ): Promise<Loaded> {
   const lines: string[] = [];
   const faults: [string, string][] = [];
@@ -572,3 +572,68 @@ Deno.test("loadExtensions() reports a sandboxed entry as failed when the host gi
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+Deno.test("createSandboxLauncher() runs one extension's notifications one after another, in the order sent, past the backlog its caller awaits", async () => {
+  const { manager, report, faults, lines } = await load([sandboxed("./orderly.ts")]);
+  try {
+    assert.deepEqual(report.failed, []);
+    // More than the 256 notifications one extension may have in flight unawaited;
+    // each handler waits 1 ms: the last one starts long after the time limit
+    // (300 ms) since it was sent, and none is reported as timed out.
+    for (let id = 1; id <= 300; id++) {
+      await manager.notify("onNodeCreate", makeNode(id, { meta: { waitMs: 1 } }));
+    }
+    await settle(manager);
+    const { seen, most } = await manager.call("order") as { seen: number[]; most: number };
+    assert.deepEqual(seen, Array.from({ length: 300 }, (_, index) => index + 1));
+    assert.equal(most, 1, "one handler at a time");
+    assert.deepEqual(faults, []);
+    assert.deepEqual(lines.filter((line) => line.startsWith("error:")), []);
+  } finally {
+    await manager.teardown();
+  }
+});
+
+Deno.test("manager.notify() posts one event to every sandboxed extension at once: 5 handlers of 200 ms take about 200 ms, not 1 s", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nailgun_concurrent_" });
+  const files: string[] = [];
+  for (let index = 0; index < 5; index++) {
+    const file = `${dir}/slow_${index}.js`;
+    await Deno.writeTextFile(
+      file,
+      `let started;
+export default {
+  name: "slow_${index}", version: "1.0.0", description: "Takes 200 ms.",
+  provides: ["slow_${index}_started"],
+  async onNodeCreate() { started = Date.now(); await new Promise((resolve) => setTimeout(resolve, 200)); },
+  slow_${index}_started() { return started; },
+};
+`,
+    );
+    files.push(file);
+  }
+  const { manager, report, faults } = await load(files.map((file) => sandboxed(file)), {}, {
+    handlerTimeoutMs: 2_000,
+  });
+  try {
+    assert.deepEqual(report.failed, []);
+    const sent = Date.now();
+    const result = await manager.notify("onNodeCreate", makeNode(1));
+    assert.equal(result.handled, 5);
+    assert.ok(Date.now() - sent < 150, `notify() returned after ${Date.now() - sent} ms`);
+    await settle(manager);
+    const took = Date.now() - sent;
+    const started = await Promise.all(
+      files.map((_, index) => manager.call(`slow_${index}_started`)),
+    ) as number[];
+    assert.ok(took >= 200 && took < 800, `the five handlers took ${took} ms together`);
+    assert.ok(
+      Math.max(...started) - Math.min(...started) < 150,
+      `they started within ${Math.max(...started) - Math.min(...started)} ms of each other`,
+    );
+    assert.deepEqual(faults, []);
+  } finally {
+    await manager.teardown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -92,6 +92,11 @@ interface Pending {
    * supervisor reports its failure or time-out itself.
    */
   detached?: { hook: string; timedOut: boolean };
+  /**
+   * A notification in the Worker's queue: its `sentAt` is reset when it
+   * reaches the head of the queue, when the Worker starts it.
+   */
+  queued?: boolean;
 }
 
 interface Starting {
@@ -142,6 +147,10 @@ export class WorkerSupervisor {
   #callsPending = 0;
   #detached = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The ids of the notifications in the Worker's queue, in order: the first one runs. */
+  #queue: number[] = [];
+  /** Notifications waiting, in order, for the Worker to fall less than `MAX_DETACHED` behind. */
+  #waitingForRoom: { hook: string; post(): void; reject(error: unknown): void }[] = [];
   #idle: { promise: Promise<void>; resolve(): void } | undefined;
 
   constructor(options: SupervisorOptions) {
@@ -265,28 +274,81 @@ export class WorkerSupervisor {
    * the notification instead (and reports its outcome itself).
    */
   notify(hook: HookName, args: unknown[]): Promise<unknown> | undefined {
-    const worker = this.#worker;
-    if (this.#state !== "running" || !worker || this.#detached >= MAX_DETACHED) {
-      return this.invoke({ kind: "hook", name: hook }, args, hook);
+    switch (this.#state) {
+      case "running":
+        if (this.#waitingForRoom.length === 0 && this.#detached < MAX_DETACHED) {
+          return this.#postNotification(hook, args, true);
+        }
+        // The Worker is behind: the caller waits for room in its queue, in turn.
+        return new Promise<void>((resolve, reject) => {
+          this.#waitingForRoom.push({
+            hook,
+            post: () => {
+              try {
+                this.#postNotification(hook, args, true);
+                resolve();
+              } catch (error) {
+                reject(error);
+              }
+            },
+            reject,
+          });
+        });
+      case "restarting":
+        return this.#ready.then(
+          () => this.#postNotification(hook, args, false),
+          () => Promise.reject(this.#unavailable(hook)),
+        );
+      default:
+        return Promise.reject(this.#unavailable(hook));
     }
+  }
+
+  /**
+   * Posts a notification to the Worker's queue: detached (nobody awaits
+   * it, the supervisor reports its outcome) or awaited (the promise).
+   */
+  #postNotification(
+    hook: HookName,
+    args: unknown[],
+    detached: boolean,
+  ): Promise<unknown> | undefined {
+    const worker = this.#worker;
+    if (this.#state !== "running" || !worker) return Promise.reject(this.#unavailable(hook));
     const id = ++this.#nextId;
     const depth = callDepth.getStore();
-    worker.postMessage(
-      (depth === undefined
-        ? { type: "notify", id, hook, args }
-        : { type: "notify", id, hook, args, depth }) satisfies HostMessage,
-    );
-    this.#detached++;
-    this.#pending.set(id, {
-      resolve: NOTHING,
-      reject: NOTHING,
-      label: hook,
-      sentAt: Date.now(),
-      probed: false,
-      detached: { hook, timedOut: false },
-    });
+    try {
+      worker.postMessage(
+        (depth === undefined
+          ? { type: "notify", id, hook, args }
+          : { type: "notify", id, hook, args, depth }) satisfies HostMessage,
+      );
+    } catch (error) {
+      throw new TypeError(
+        `Cannot send ${hook} to sandboxed extension "${this.#name}": its arguments cannot be copied to the Worker: ${
+          describeError(error)
+        }`,
+      );
+    }
     this.#sweeper ??= setInterval(() => this.#sweep(), this.#options.handlerTimeoutMs / 4);
-    return undefined;
+    this.#queue.push(id);
+    const sentAt = Date.now();
+    if (detached) {
+      this.#detached++;
+      this.#pending.set(id, {
+        resolve: NOTHING,
+        reject: NOTHING,
+        label: hook,
+        sentAt,
+        probed: false,
+        detached: { hook, timedOut: false },
+        queued: true,
+      });
+      return undefined;
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, label: hook, sentAt, probed: false, queued: true });
+    });
   }
 
   /** Settles once nothing sent to the Worker is pending any more. */
@@ -307,8 +369,14 @@ export class WorkerSupervisor {
     outcome: { ok: true; value: unknown } | { ok: false; error: unknown },
   ): void {
     this.#pending.delete(id);
+    if (call.queued) this.#dequeue(id);
     if (call.detached) {
       this.#detached--;
+      if (this.#state === "running") {
+        while (this.#waitingForRoom.length > 0 && this.#detached < MAX_DETACHED) {
+          this.#waitingForRoom.shift()!.post();
+        }
+      }
       if (!outcome.ok && !call.detached.timedOut && this.#state !== "closed") {
         this.#reportDetached(call.detached.hook, "rejected", outcome.error);
       }
@@ -318,6 +386,19 @@ export class WorkerSupervisor {
       const { resolve } = this.#idle;
       this.#idle = undefined;
       resolve();
+    }
+  }
+
+  /** Takes a notification out of the queue; the next one starts now, as in the Worker. */
+  #dequeue(id: number): void {
+    if (this.#queue[0] === id) {
+      this.#queue.shift();
+      const next = this.#queue[0];
+      const call = next === undefined ? undefined : this.#pending.get(next);
+      if (call) call.sentAt = Date.now();
+    } else {
+      const index = this.#queue.indexOf(id);
+      if (index !== -1) this.#queue.splice(index, 1);
     }
   }
 
@@ -630,18 +711,24 @@ export class WorkerSupervisor {
     }
     const limit = this.#options.handlerTimeoutMs;
     const now = Date.now();
+    // The notification the Worker runs: past the limit, the Worker moves on
+    // to the next one, and so does the host.
+    const head = this.#queue[0] === undefined ? undefined : this.#pending.get(this.#queue[0]);
+    if (head && now - head.sentAt >= limit) {
+      const id = this.#queue[0]!;
+      const error = new Error(`did not settle within ${limit} ms`);
+      if (head.detached) {
+        // Nobody awaits it: report the time-out here, as the manager would.
+        head.detached.timedOut = true;
+        this.#reportDetached(head.detached.hook, "timeout", error);
+      }
+      this.#settle(id, head, { ok: false, error });
+      this.#probeFor(head.label);
+    }
     for (const [id, call] of this.#pending) {
+      if (call.queued) continue; // timed from the head of the queue, above
       const age = now - call.sentAt;
       if (age < limit) break; // sent in order: the rest are younger
-      if (call.detached && !call.detached.timedOut) {
-        // Nobody awaits it: report the time-out here, as the manager would.
-        call.detached.timedOut = true;
-        this.#reportDetached(
-          call.detached.hook,
-          "timeout",
-          new Error(`did not settle within ${limit} ms`),
-        );
-      }
       if (age >= 2 * limit + FORGET_AFTER_MS) {
         // Long abandoned by the caller: forget it.
         this.#settle(id, call, {
@@ -776,12 +863,22 @@ export class WorkerSupervisor {
     const now = Date.now();
     const all = this.#state === "closed";
     for (const [id, call] of this.#pending) {
-      if (!all && now - call.sentAt >= limit) {
+      // A notification nobody awaits goes too: its time-out, if any, is reported already.
+      if (!all && !call.detached && now - call.sentAt >= limit) {
         call.probed = true;
         continue;
       }
       this.#settle(id, call, { ok: false, error: errorFor(call.label) });
     }
+    for (const waiting of this.#waitingForRoom.splice(0)) {
+      waiting.reject(errorFor(waiting.hook));
+    }
+    // The Worker that had the queue is gone: what is left is timed as any call.
+    for (const id of this.#queue) {
+      const call = this.#pending.get(id);
+      if (call) call.queued = false;
+    }
+    this.#queue = [];
   }
 
   #unavailable(label: string): Error {
