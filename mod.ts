@@ -174,6 +174,7 @@ export {
   DEFAULT_START_TIMEOUT_MS,
   type SandboxLauncherOptions,
   type SandboxRequest,
+  sandboxSettled,
   type SandboxState,
   type SandboxStatus,
   sandboxStatus,

@@ -1,12 +1,16 @@
 /**
- * Sandboxed extensions against the same extensions in process (the baseline
- * of every group): notification dispatch to 1 and to 10 extensions, and the
- * start-up of one extension (import and verify, then teardown).
+ * Sandboxed extensions against a raw Worker round trip with the same payload
+ * (the baseline of the notification groups) and against the same extensions
+ * in process: notification dispatch to 1 and to 10 extensions, 10 sandboxed
+ * extensions against 1, and the start-up of one extension (import and
+ * verify, then teardown).
  *
- * In process, the manager calls the handler directly. Sandboxed, each call
- * is a structured-clone message to the extension's Worker and an answer
- * back: the difference is the price of the isolation per event and per
- * extension. Both run as in production: the default handler time limit,
+ * In process, the manager calls the handler directly. Sandboxed,
+ * `manager.notify()` posts a structured-clone message to every sandboxed
+ * extension at once and returns; the case then waits until each Worker has
+ * answered (`sandboxSettled()`), so it measures the whole round trip, as the
+ * raw baseline does (`postMessage(node)` to plain Workers, each answering
+ * with the id). All run as in production: the default handler time limit,
  * failure isolation, a fresh payload per event, frozen before dispatch.
  * Each contender is checked to reach every extension before it is measured.
  *
@@ -20,8 +24,14 @@
  * @module
  */
 import { DEFAULT_HANDLER_TIMEOUT_MS, type ExtensionManager, loadExtensions } from "../mod.ts";
-import { createSandboxLauncher } from "../src/sandbox/launcher.ts";
+import { createSandboxLauncher, sandboxSettled } from "../src/sandbox/launcher.ts";
 import { makeNode, SILENT_LOGGER } from "./_fixtures.ts";
+import type { Node } from "../mod.ts";
+
+/** Waits until every sandboxed extension of `manager` has answered what it was sent. */
+function settled(manager: ExtensionManager): Promise<unknown> {
+  return Promise.all(manager.names.map((name) => sandboxSettled(manager.get(name)!)));
+}
 
 /** Writes `count` no-op extension modules (plain `.js`) that count their events. */
 function writeModules(count: number): { dir: string; files: string[] } {
@@ -86,24 +96,122 @@ async function check(manager: ExtensionManager, label: string): Promise<void> {
 }
 
 const managers: ExtensionManager[] = [];
+const workers: Worker[] = [];
 
+/**
+ * `count` plain Workers that answer each message with its id: the raw round
+ * trip a sandboxed notification is measured against, with the same payload.
+ */
+function rawWorkers(count: number): (node: Node) => Promise<void> {
+  const code = "self.onmessage = (event) => self.postMessage(event.data.id);";
+  const started = Array.from({ length: count }, () => {
+    const worker = new Worker(`data:application/javascript,${encodeURIComponent(code)}`, {
+      type: "module",
+      deno: { permissions: "none" },
+    });
+    workers.push(worker);
+    return worker;
+  });
+  let waiting = 0;
+  let done: () => void = () => {};
+  for (const worker of started) {
+    worker.onmessage = () => {
+      if (--waiting === 0) done();
+    };
+  }
+  return (node) =>
+    new Promise<void>((resolve) => {
+      waiting = count;
+      done = resolve;
+      for (const worker of started) worker.postMessage({ id: node.id, node });
+    });
+}
+
+/** Sends one event to every sandboxed extension and waits until each Worker has answered it. */
+async function notifySandboxed(manager: ExtensionManager, count: number): Promise<void> {
+  const result = await manager.notify("onNodeCreate", makeNode());
+  if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+  await settled(manager);
+}
+
+const sandboxedBy = new Map<number, ExtensionManager>();
 for (const count of [1, 10]) {
   const { files } = writeModules(count);
-  const group = `sandbox: dispatch, async handlers, ${count} extension${count > 1 ? "s" : ""}`;
-  const cases: [string, ExtensionManager][] = [
-    ["in process: await manager.notify()", await load(files, false)],
-    ["nailgun: await manager.notify(), sandboxed", await load(files, true)],
-  ];
-  for (const [label, manager] of cases) {
-    await check(manager, label);
-    managers.push(manager);
+  const group = `sandbox: notification, async handlers, ${count} extension${count > 1 ? "s" : ""}`;
+  const inProcess = await load(files, false);
+  const sandboxed = await load(files, true);
+  await check(inProcess, "in process");
+  await check(sandboxed, "sandboxed");
+  managers.push(inProcess, sandboxed);
+  sandboxedBy.set(count, sandboxed);
+  const raw = rawWorkers(count);
+  await raw(makeNode());
+  Deno.bench({
+    name: `raw Worker round trip: postMessage(node) to ${count}, await each answer`,
+    group,
+    baseline: true,
+    async fn() {
+      await raw(makeNode());
+    },
+  });
+  Deno.bench({
+    name: "nailgun: await manager.notify(), sandboxed, until each Worker answered",
+    group,
+    // An async function: Deno.bench awaits only those.
+    async fn() {
+      await notifySandboxed(sandboxed, count);
+    },
+  });
+  Deno.bench({
+    name: "in process: await manager.notify()",
+    group,
+    async fn() {
+      const result = await inProcess.notify("onNodeCreate", makeNode());
+      if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+    },
+  });
+}
+
+// One event to 10 sandboxed extensions against one event to 1: they get it
+// concurrently, so the ratio is what 10 Workers waking at once cost over one.
+{
+  const group = "sandbox: notification to 10 sandboxed extensions vs 1";
+  for (const count of [1, 10]) {
+    const sandboxed = sandboxedBy.get(count)!;
     Deno.bench({
-      name: label,
+      name: `nailgun: ${count} sandboxed extension${
+        count > 1 ? "s" : ""
+      }, until each Worker answered`,
       group,
-      baseline: label.startsWith("in process"),
+      baseline: count === 1,
+      // An async function: Deno.bench awaits only those.
       async fn() {
-        const result = await manager.notify("onNodeCreate", makeNode());
+        await notifySandboxed(sandboxed, count);
+      },
+    });
+  }
+}
+
+// What manager.notify() costs its caller (a REST request, say): it returns
+// once the event is posted to every sandboxed extension. Only that part is
+// timed; each iteration then waits for the answers, so that no backlog builds.
+{
+  const group = "sandbox: what await manager.notify() costs the caller, 10 sandboxed vs 1";
+  for (const count of [1, 10]) {
+    const sandboxed = sandboxedBy.get(count)!;
+    Deno.bench({
+      name: `nailgun: notify() to ${count} sandboxed extension${
+        count > 1 ? "s" : ""
+      }, until it returns`,
+      group,
+      baseline: count === 1,
+      async fn(b) {
+        const node = makeNode();
+        b.start();
+        const result = await sandboxed.notify("onNodeCreate", node);
+        b.end();
         if (result.handled !== count) throw new Error(`handled ${result.handled}`);
+        await settled(sandboxed);
       },
     });
   }
@@ -130,4 +238,5 @@ for (const count of [1, 10]) {
 // The sandboxed managers hold Workers: end them once every bench has run.
 globalThis.addEventListener("unload", () => {
   for (const manager of managers) void manager.teardown();
+  for (const worker of workers) worker.terminate();
 });

@@ -15,7 +15,7 @@ import { until } from "./_payloads.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { loadExtensions, type Logger, type Node } from "../mod.ts";
-import { createSandboxLauncher, sandboxStatus } from "../src/sandbox/launcher.ts";
+import { createSandboxLauncher, sandboxSettled, sandboxStatus } from "../src/sandbox/launcher.ts";
 import { call, startSandboxedNailgun } from "./_sandbox/_service.ts";
 import { recorder } from "./_sandbox/recorder.ts";
 
@@ -74,19 +74,25 @@ Deno.test("createSandboxLauncher() terminates and restarts a Worker that spins f
   try {
     assert.deepEqual(report.failed, []);
     // Timers of the host fire while the handler spins (in process, the
-    // dispatch would never come back at all).
+    // dispatch would never come back at all); notify() returns once the
+    // event is posted, and the time-out is reported when it happens.
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 10);
     const started = performance.now();
     const result = await manager.notify("onNodeCreate", node(1, "spin"));
     const elapsed = performance.now() - started;
+    assert.equal(result.handled, 2, "delivered to both");
+    assert.deepEqual(result.failures, []);
+    assert.ok(elapsed < LIMIT_MS, `the dispatch took ${elapsed} ms`);
+    await until(
+      () =>
+        lines.some((line) =>
+          line.startsWith('error: extension "spinner" failed in onNodeCreate (timeout)')
+        ),
+      "the time-out is reported",
+    );
     clearInterval(ticker);
-    assert.ok(ticks >= 3, `the host's timers fired ${ticks} times in ${elapsed} ms`);
-    assert.equal(result.handled, 1, "the extension in process got the event");
-    assert.equal(result.failures.length, 1);
-    assert.equal(result.failures[0]?.extension, "spinner");
-    assert.equal(result.failures[0]?.kind, "timeout");
-    assert.ok(elapsed < 4 * LIMIT_MS, `the dispatch took ${elapsed} ms`);
+    assert.ok(ticks >= 3, `the host's timers fired ${ticks} times`);
     await until(() => sandboxStatus(spinner)?.restarts === 1, "the spinner is terminated");
     await until(() => sandboxStatus(spinner)?.state === "running", "the spinner is restarted");
     assert.ok(
@@ -98,6 +104,7 @@ Deno.test("createSandboxLauncher() terminates and restarts a Worker that spins f
     const next = await manager.notify("onNodeCreate", node(2, "calm"));
     assert.deepEqual(next.failures, []);
     assert.equal(next.handled, 2);
+    await sandboxSettled(spinner);
     assert.equal(await manager.call("events"), 1, "the restarted instance handled the event");
     assert.deepEqual(recorder.received.map((event) => (event.args[0] as Node).name), [
       "spin",
@@ -108,7 +115,7 @@ Deno.test("createSandboxLauncher() terminates and restarts a Worker that spins f
   }
 });
 
-Deno.test("GET /api/v1/version/ answers while a sandboxed extension spins in the handler of the node being created", async () => {
+Deno.test("POST /api/v1/nodes/ and GET /api/v1/version/ answer while a sandboxed extension spins in the handler of the node created", async () => {
   const { logger, lines } = capture();
   const nailgun = await startSandboxedNailgun({
     load: [{ specifier: "./spinner.ts", sandbox: {} }],
@@ -118,28 +125,28 @@ Deno.test("GET /api/v1/version/ answers while a sandboxed extension spins in the
   const { api, manager, report } = nailgun;
   try {
     assert.deepEqual(report.failed, []);
-    let creationAnswered = false;
-    const creating = call(`${api}/nodes/`, "POST", { mac: "52:54:00:00:01:01", name: "spin" })
-      .finally(() => creationAnswered = true);
-    for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    const created = await call(`${api}/nodes/`, "POST", { mac: "52:54:00:00:01:01", name: "spin" });
+    assert.equal(created.status, 201, "the node is created; the extension's failure is reported");
+    assert.equal((created.body as { name: string }).name, "spin");
+    assert.ok(performance.now() - started < LIMIT_MS, "the creation does not wait for the spinner");
+    let answered = 0;
+    while (
+      !lines.some((line) =>
+        line.startsWith('error: extension "spinner" failed in onNodeCreate (timeout)')
+      )
+    ) {
+      assert.ok(
+        performance.now() - started < 5_000,
+        `the time-out is reported: ${lines.join("\n")}`,
+      );
       const version = await call(`${api}/version/`, "GET");
       assert.equal(version.status, 200);
       assert.equal((version.body as { api: string }).api, "1");
-      assert.equal(
-        creationAnswered,
-        false,
-        "GET /version/ answered while the creation waited for the spinning extension",
-      );
+      answered++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const created = await creating;
-    assert.equal(created.status, 201, "the node is created; the extension's failure is reported");
-    assert.equal((created.body as { name: string }).name, "spin");
-    assert.ok(
-      lines.some((line) =>
-        line.startsWith('error: extension "spinner" failed in onNodeCreate (timeout)')
-      ),
-      lines.join("\n"),
-    );
+    assert.ok(answered >= 3, `GET /version/ answered ${answered} times while the spinner spun`);
     await until(
       () =>
         sandboxStatus(manager.get("spinner"))?.state === "running" &&
@@ -148,6 +155,7 @@ Deno.test("GET /api/v1/version/ answers while a sandboxed extension spins in the
     );
     const calm = await call(`${api}/nodes/`, "POST", { mac: "52:54:00:00:01:02", name: "calm" });
     assert.equal(calm.status, 201);
+    await sandboxSettled(manager.get("spinner"));
     assert.equal(await manager.call("events"), 1);
     const listed = await call(`${api}/extensions/`, "GET");
     assert.deepEqual((listed.body as { name: string }[]).map((extension) => extension.name), [

@@ -79,22 +79,67 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: Seriali
 /** Host → Worker. */
 export type HostMessage =
   | { type: "configure"; settings: Record<string, unknown> }
-  | { type: "invoke"; id: number; target: InvokeTarget; args: unknown[] }
+  | { type: "invoke"; id: number; target: InvokeTarget; args: unknown[]; depth?: number }
+  /** A notification: the Worker runs them one after another, in the order sent. */
+  | { type: "notify"; id: number; hook: HookName; args: unknown[]; depth?: number }
   | { type: "reply"; id: number; outcome: Outcome }
   | { type: "ping"; id: number };
 
 /** Log levels a sandboxed extension may use. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** Worker → host. */
+/** Worker → host; a bare number is the id of a call that succeeded with no value. */
 export type WorkerMessage =
+  | number
   | { type: "ready"; description: SandboxedDescription }
   | { type: "failed"; phase: LoadPhase; message: string }
   | { type: "result"; id: number; outcome: Outcome }
-  | { type: "call"; id: number; name: string; args: unknown[] }
+  | { type: "call"; id: number; name: string; args: unknown[]; depth: number }
   | { type: "log"; level: LogLevel; message: string }
-  | { type: "pong"; id: number }
+  /** The answer to a ping, with the Worker's heap in use, in bytes. */
+  | { type: "pong"; id: number; heap?: number }
   | { type: "crash"; reason: string; error?: string };
+
+/** Default size limit of one value a Worker sends (a result, a call's arguments), in bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A rough size of a cloneable value (string lengths, buffer sizes, 8 bytes a
+ * number or key), counted only up to `limit`: the walk stops as soon as the
+ * count passes it, so that a huge value costs no more than a small one.
+ *
+ * @returns The size counted, or `undefined` when it is within `limit`.
+ */
+export function sizeOver(value: unknown, limit: number): number | undefined {
+  if (value === null || typeof value !== "object") {
+    return typeof value === "string" && value.length > limit ? value.length : undefined;
+  }
+  let size = 0;
+  const seen = new Set<object>();
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === "string") size += item.length + 8;
+    else if (item === null || typeof item !== "object") size += 8;
+    else if (!seen.has(item)) {
+      seen.add(item);
+      if (ArrayBuffer.isView(item)) size += item.byteLength;
+      else if (item instanceof ArrayBuffer) size += item.byteLength;
+      else if (item instanceof Map) {
+        for (const entry of item) stack.push(entry[0], entry[1]);
+      } else if (item instanceof Set) {
+        for (const entry of item) stack.push(entry);
+      } else {
+        for (const key in item) {
+          size += key.length + 8;
+          stack.push((item as Record<string, unknown>)[key]);
+        }
+      }
+    }
+    if (size > limit) return size;
+  }
+  return undefined;
+}
 
 /** The longest log line or crash reason a Worker may send; longer ones are cut. */
 export const MAX_TEXT_LENGTH = 4096;

@@ -8,8 +8,10 @@
 // in process) from a stuck Worker (a loop that never yields: no answer to
 // the probe, so it is terminated). One interval per supervisor, running only
 // while calls are pending, checks their age; no timer per call.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { describeError, type LoadPhase } from "../errors.ts";
 import type { Logger } from "../extension.ts";
+import type { HookName } from "../hooks.ts";
 import { isModuleNotFoundError } from "../specifier.ts";
 import {
   clip,
@@ -21,8 +23,18 @@ import {
   type Outcome,
   type SandboxedDescription,
   serializeError,
+  sizeOver,
   type WorkerMessage,
 } from "./_protocol.ts";
+
+/**
+ * The depth of the chain of provided calls the host is answering, across
+ * every sandbox of the process: a call from a Worker at depth d runs at
+ * depth d, and what it invokes in a Worker (the same or another, directly or
+ * through extensions in process) carries d, so a chain that comes back
+ * through the host is counted whole.
+ */
+const callDepth = new AsyncLocalStorage<number>();
 
 /** Where a sandboxed extension is in its life. */
 export type SandboxState = "starting" | "running" | "restarting" | "down" | "closed";
@@ -53,6 +65,18 @@ export interface SupervisorOptions {
   onLog(level: LogLevel, message: string): void;
   /** A provided call the extension makes through its context. */
   onCall(name: string, args: unknown[]): Promise<unknown>;
+  /** Longest chain of provided calls, calls back through the host included. */
+  maxDepth: number;
+  /** Provided calls the extension may have pending at once. */
+  maxPending: number;
+  /** Size limit of one value the Worker sends, in bytes. */
+  maxMessageBytes: number;
+  /** The heap the Worker may use, in bytes: above it, it is terminated and restarted. */
+  maxHeapBytes: number;
+  /** How often the Worker is asked for its heap, in milliseconds. */
+  heapCheckMs: number;
+  /** A failure of the extension the host saw itself (a limit it went over): logged already. */
+  onFault(name: string, error: Error): void;
 }
 
 interface Pending {
@@ -63,6 +87,16 @@ interface Pending {
   sentAt: number;
   /** Whether it already caused a probe. */
   probed: boolean;
+  /**
+   * A notification nobody awaits (the proxy returned at once): the
+   * supervisor reports its failure or time-out itself.
+   */
+  detached?: { hook: string; timedOut: boolean };
+  /**
+   * A notification in the Worker's queue: its `sentAt` is reset when it
+   * reaches the head of the queue, when the Worker starts it.
+   */
+  queued?: boolean;
 }
 
 interface Starting {
@@ -79,6 +113,17 @@ const LOG_LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
  * clock run late); it is forgotten this long after twice the time limit.
  */
 const FORGET_AFTER_MS = 5_000;
+
+/**
+ * Notifications one extension may have in flight before the next one is
+ * awaited by its caller (back-pressure on a Worker that falls behind).
+ */
+const MAX_DETACHED = 256;
+
+const NOTHING = (): void => {};
+
+/** The one answer for every Worker that has none: nothing pending. */
+const IDLE: Promise<void> = Promise.resolve();
 
 export class WorkerSupervisor {
   readonly #options: SupervisorOptions;
@@ -99,6 +144,14 @@ export class WorkerSupervisor {
   #setUp = false;
   #closing = false;
   #lastFailure: string | undefined;
+  #callsPending = 0;
+  #detached = 0;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The ids of the notifications in the Worker's queue, in order: the first one runs. */
+  #queue: number[] = [];
+  /** Notifications waiting, in order, for the Worker to fall less than `MAX_DETACHED` behind. */
+  #waitingForRoom: { hook: string; post(): void; reject(error: unknown): void }[] = [];
+  #idle: { promise: Promise<void>; resolve(): void } | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -125,6 +178,7 @@ export class WorkerSupervisor {
       this.#hasSetup = description.setup;
       this.#hasTeardown = description.teardown;
       this.#state = "running";
+      this.#beat();
       return description;
     } catch (error) {
       this.stop();
@@ -159,6 +213,10 @@ export class WorkerSupervisor {
   async teardown(): Promise<void> {
     this.#closing = true;
     try {
+      if (this.#state === "running" && this.#detached > 0) {
+        // Notifications already posted are handled first, as they would be in process.
+        await this.#withinLimit(this.idle()).catch(() => {});
+      }
       if (this.#state === "running" && this.#hasTeardown) {
         await this.#withinLimit(this.invoke({ kind: "teardown" }, [], "teardown()"));
       }
@@ -187,6 +245,8 @@ export class WorkerSupervisor {
   stop(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#terminate();
     this.#rejectPending((label) => this.#unavailable(label));
   }
@@ -206,6 +266,151 @@ export class WorkerSupervisor {
     }
   }
 
+  /**
+   * Sends a notification and returns at once: the Worker runs its
+   * notifications one after another, in the order sent, and the supervisor
+   * reports a failure or a time-out itself (logged, and to `onFault`). When
+   * the Worker is not running, or falls too far behind, the caller awaits
+   * the notification instead (and reports its outcome itself).
+   */
+  notify(hook: HookName, args: unknown[]): Promise<unknown> | undefined {
+    switch (this.#state) {
+      case "running":
+        if (this.#waitingForRoom.length === 0 && this.#detached < MAX_DETACHED) {
+          return this.#postNotification(hook, args, true);
+        }
+        // The Worker is behind: the caller waits for room in its queue, in turn.
+        return new Promise<void>((resolve, reject) => {
+          this.#waitingForRoom.push({
+            hook,
+            post: () => {
+              try {
+                this.#postNotification(hook, args, true);
+                resolve();
+              } catch (error) {
+                reject(error);
+              }
+            },
+            reject,
+          });
+        });
+      case "restarting":
+        return this.#ready.then(
+          () => this.#postNotification(hook, args, false),
+          () => Promise.reject(this.#unavailable(hook)),
+        );
+      default:
+        return Promise.reject(this.#unavailable(hook));
+    }
+  }
+
+  /**
+   * Posts a notification to the Worker's queue: detached (nobody awaits
+   * it, the supervisor reports its outcome) or awaited (the promise).
+   */
+  #postNotification(
+    hook: HookName,
+    args: unknown[],
+    detached: boolean,
+  ): Promise<unknown> | undefined {
+    const worker = this.#worker;
+    if (this.#state !== "running" || !worker) return Promise.reject(this.#unavailable(hook));
+    const id = ++this.#nextId;
+    const depth = callDepth.getStore();
+    try {
+      worker.postMessage(
+        (depth === undefined
+          ? { type: "notify", id, hook, args }
+          : { type: "notify", id, hook, args, depth }) satisfies HostMessage,
+      );
+    } catch (error) {
+      throw new TypeError(
+        `Cannot send ${hook} to sandboxed extension "${this.#name}": its arguments cannot be copied to the Worker: ${
+          describeError(error)
+        }`,
+      );
+    }
+    this.#sweeper ??= setInterval(() => this.#sweep(), this.#options.handlerTimeoutMs / 4);
+    this.#queue.push(id);
+    const sentAt = Date.now();
+    if (detached) {
+      this.#detached++;
+      this.#pending.set(id, {
+        resolve: NOTHING,
+        reject: NOTHING,
+        label: hook,
+        sentAt,
+        probed: false,
+        detached: { hook, timedOut: false },
+        queued: true,
+      });
+      return undefined;
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, label: hook, sentAt, probed: false, queued: true });
+    });
+  }
+
+  /** Settles once nothing sent to the Worker is pending any more. */
+  idle(): Promise<void> {
+    if (this.#pending.size === 0) return IDLE;
+    if (!this.#idle) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => resolve = done);
+      this.#idle = { promise, resolve };
+    }
+    return this.#idle.promise;
+  }
+
+  /** Forgets a pending call and tells its caller (or reports a detached notification). */
+  #settle(
+    id: number,
+    call: Pending,
+    outcome: { ok: true; value: unknown } | { ok: false; error: unknown },
+  ): void {
+    this.#pending.delete(id);
+    if (call.queued) this.#dequeue(id);
+    if (call.detached) {
+      this.#detached--;
+      if (this.#state === "running") {
+        while (this.#waitingForRoom.length > 0 && this.#detached < MAX_DETACHED) {
+          this.#waitingForRoom.shift()!.post();
+        }
+      }
+      if (!outcome.ok && !call.detached.timedOut && this.#state !== "closed") {
+        this.#reportDetached(call.detached.hook, "rejected", outcome.error);
+      }
+    } else if (outcome.ok) call.resolve(outcome.value);
+    else call.reject(outcome.error);
+    if (this.#pending.size === 0 && this.#idle) {
+      const { resolve } = this.#idle;
+      this.#idle = undefined;
+      resolve();
+    }
+  }
+
+  /** Takes a notification out of the queue; the next one starts now, as in the Worker. */
+  #dequeue(id: number): void {
+    if (this.#queue[0] === id) {
+      this.#queue.shift();
+      const next = this.#queue[0];
+      const call = next === undefined ? undefined : this.#pending.get(next);
+      if (call) call.sentAt = Date.now();
+    } else {
+      const index = this.#queue.indexOf(id);
+      if (index !== -1) this.#queue.splice(index, 1);
+    }
+  }
+
+  /** Logs the failure of a notification nobody awaited, as the manager logs one, and reports it. */
+  #reportDetached(hook: string, kind: "rejected" | "timeout", error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(describeError(error));
+    this.#options.logger.error(
+      `extension "${this.#name}" failed in ${hook} (${kind}): ${describeError(failure)}`,
+    );
+    this.#fault(failure);
+  }
+
   #send(target: InvokeTarget, args: unknown[], label: string, force = false): Promise<unknown> {
     const worker = this.#worker;
     if ((!force && this.#state !== "running") || !worker) {
@@ -214,7 +419,12 @@ export class WorkerSupervisor {
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       try {
-        worker.postMessage({ type: "invoke", id, target, args } satisfies HostMessage);
+        const depth = callDepth.getStore();
+        worker.postMessage(
+          (depth === undefined
+            ? { type: "invoke", id, target, args }
+            : { type: "invoke", id, target, args, depth }) satisfies HostMessage,
+        );
       } catch (error) {
         reject(
           new TypeError(
@@ -287,7 +497,13 @@ export class WorkerSupervisor {
 
   #onMessage(generation: number, data: unknown): void {
     if (generation !== this.#generation) return;
-    const message = data as WorkerMessage | null;
+    if (typeof data === "number") {
+      // The short answer of a call that succeeded with no value.
+      const pending = this.#pending.get(data);
+      if (pending) this.#settle(data, pending, { ok: true, value: undefined });
+      return;
+    }
+    const message = data as Exclude<WorkerMessage, number> | null;
     switch (message?.type) {
       case "ready": {
         const parsed = DescriptionSchema.safeParse(message.description);
@@ -310,14 +526,36 @@ export class WorkerSupervisor {
       case "result": {
         const pending = this.#pending.get(message.id);
         if (!pending) break;
-        this.#pending.delete(message.id);
         const outcome = message.outcome as Outcome | undefined;
-        if (outcome?.ok === true) pending.resolve(outcome.value);
-        else pending.reject(deserializeError(outcome?.ok === false ? outcome.error : outcome));
+        const over = outcome?.ok === true
+          ? sizeOver(outcome.value, this.#options.maxMessageBytes)
+          : undefined;
+        if (over !== undefined) {
+          this.#settle(message.id, pending, {
+            ok: false,
+            error: this.#overLimit(
+              `Cannot take the result of ${pending.label} of sandboxed extension "${this.#name}"`,
+              `it is larger than the message limit of ${this.#options.maxMessageBytes} bytes: current value is at least ${over} bytes`,
+            ),
+          });
+        } else if (outcome?.ok === true) {
+          this.#settle(message.id, pending, { ok: true, value: outcome.value });
+        } else {
+          this.#settle(message.id, pending, {
+            ok: false,
+            error: deserializeError(outcome?.ok === false ? outcome.error : outcome),
+          });
+        }
         break;
       }
       case "call":
-        this.#answerCall(generation, message.id, String(message.name), message.args);
+        this.#answerCall(
+          generation,
+          message.id,
+          String(message.name),
+          message.args,
+          Number(message.depth),
+        );
         break;
       case "log":
         if (LOG_LEVELS.has(message.level)) {
@@ -325,6 +563,18 @@ export class WorkerSupervisor {
         }
         break;
       case "pong":
+        if (
+          typeof message.heap === "number" && message.heap > this.#options.maxHeapBytes &&
+          this.#state === "running"
+        ) {
+          const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+          this.#fail(
+            `used ${mb(message.heap)} MB of heap, more than the limit maxHeapMb (${
+              mb(this.#options.maxHeapBytes)
+            } MB)`,
+          );
+          break;
+        }
         if (this.#probe?.id === message.id) {
           clearTimeout(this.#probe.timer);
           this.#probe = undefined;
@@ -361,7 +611,13 @@ export class WorkerSupervisor {
     }
   }
 
-  #answerCall(generation: number, id: unknown, name: string, args: unknown): void {
+  #answerCall(
+    generation: number,
+    id: unknown,
+    name: string,
+    args: unknown,
+    depth: number,
+  ): void {
     const reply = (outcome: Outcome) => {
       if (generation !== this.#generation || typeof id !== "number") return;
       try {
@@ -379,12 +635,72 @@ export class WorkerSupervisor {
         });
       }
     };
-    Promise.resolve()
-      .then(() => this.#options.onCall(name, Array.isArray(args) ? args : []))
-      .then(
-        (value) => reply({ ok: true, value }),
-        (error) => reply({ ok: false, error: serializeError(error) }),
+    const refused = this.#callRefusal(name, args, depth);
+    if (refused) {
+      reply({ ok: false, error: serializeError(refused) });
+      return;
+    }
+    this.#callsPending++;
+    callDepth.run(depth, () =>
+      Promise.resolve()
+        .then(() => this.#options.onCall(name, args as unknown[]))
+        .finally(() => this.#callsPending--)
+        .then(
+          (value) => reply({ ok: true, value }),
+          (error) => reply({ ok: false, error: serializeError(error) }),
+        ));
+  }
+
+  /** Why a call from the Worker is refused at once, if it is: a limit it goes over. */
+  #callRefusal(name: string, args: unknown, depth: number): Error | undefined {
+    const subject = `Cannot call ${JSON.stringify(name)} from sandboxed extension "${this.#name}"`;
+    const { maxDepth, maxPending, maxMessageBytes } = this.#options;
+    if (!Array.isArray(args) || !Number.isInteger(depth) || depth < 1) {
+      return this.#overLimit(subject, "its Worker sent a call that is not valid");
+    }
+    if (depth > maxDepth) {
+      return this.#overLimit(
+        subject,
+        `the chain of provided calls is deeper than the limit calls.maxDepth (${maxDepth}), calls back through the host included: current value is ${depth}`,
       );
+    }
+    if (this.#callsPending >= maxPending) {
+      return this.#overLimit(
+        subject,
+        `it has more provided calls pending at once than the limit calls.maxPending (${maxPending}): current value is ${
+          this.#callsPending + 1
+        }`,
+      );
+    }
+    const over = sizeOver(args, maxMessageBytes);
+    if (over !== undefined) {
+      return this.#overLimit(
+        subject,
+        `its arguments are larger than the message limit of ${maxMessageBytes} bytes: current value is at least ${over} bytes`,
+      );
+    }
+    return undefined;
+  }
+
+  /** An error for a limit the extension went over: logged with its name and reported as its fault. */
+  #overLimit(subject: string, problem: string): RangeError {
+    const error = new RangeError(`${subject}: ${problem}`);
+    this.#options.logger.error(error.message);
+    this.#fault(error);
+    return error;
+  }
+
+  /** Reports a failure of the extension (already logged) to `onFault`. */
+  #fault(error: Error): void {
+    try {
+      this.#options.onFault(this.#name, error);
+    } catch (caught) {
+      this.#options.logger.error(
+        `sandboxed extension "${this.#name}": its fault cannot be recorded: ${
+          describeError(caught)
+        }`,
+      );
+    }
   }
 
   #sweep(): void {
@@ -395,13 +711,30 @@ export class WorkerSupervisor {
     }
     const limit = this.#options.handlerTimeoutMs;
     const now = Date.now();
+    // The notification the Worker runs: past the limit, the Worker moves on
+    // to the next one, and so does the host.
+    const head = this.#queue[0] === undefined ? undefined : this.#pending.get(this.#queue[0]);
+    if (head && now - head.sentAt >= limit) {
+      const id = this.#queue[0]!;
+      const error = new Error(`did not settle within ${limit} ms`);
+      if (head.detached) {
+        // Nobody awaits it: report the time-out here, as the manager would.
+        head.detached.timedOut = true;
+        this.#reportDetached(head.detached.hook, "timeout", error);
+      }
+      this.#settle(id, head, { ok: false, error });
+      this.#probeFor(head.label);
+    }
     for (const [id, call] of this.#pending) {
+      if (call.queued) continue; // timed from the head of the queue, above
       const age = now - call.sentAt;
       if (age < limit) break; // sent in order: the rest are younger
       if (age >= 2 * limit + FORGET_AFTER_MS) {
         // Long abandoned by the caller: forget it.
-        this.#pending.delete(id);
-        call.reject(new Error(`did not settle within ${limit} ms`));
+        this.#settle(id, call, {
+          ok: false,
+          error: new Error(`did not settle within ${limit} ms`),
+        });
       } else if (!call.probed) {
         call.probed = true;
         this.#probeFor(call.label);
@@ -424,6 +757,15 @@ export class WorkerSupervisor {
     this.#post({ type: "ping", id });
   }
 
+  /** Asks the running Worker for its heap now and then (a ping that is no probe). */
+  #beat(): void {
+    if (this.#heartbeat !== undefined) return;
+    this.#heartbeat = setInterval(() => {
+      if (this.#state === "running") this.#post({ type: "ping", id: ++this.#nextId });
+    }, this.#options.heapCheckMs);
+    Deno.unrefTimer(this.#heartbeat);
+  }
+
   #fail(reason: string): void {
     if (this.#state === "restarting") {
       // The restart in progress failed; its loop decides what happens next.
@@ -438,6 +780,7 @@ export class WorkerSupervisor {
     this.#terminate();
     this.#lastFailure = reason;
     this.#rejectPending(() => new Error(`its Worker was terminated because it ${reason}`));
+    this.#fault(new Error(`its Worker was terminated because it ${reason}`));
     if (this.#restarts >= this.#options.maxRestarts) {
       this.#goDown(reason);
       return;
@@ -465,6 +808,7 @@ export class WorkerSupervisor {
         }
         if (this.#state !== "restarting") throw this.#unavailable("the restart");
         this.#state = "running";
+        this.#beat();
         this.#options.logger.info(`sandboxed extension "${this.#name}" restarted`);
         return;
       } catch (error) {
@@ -519,13 +863,22 @@ export class WorkerSupervisor {
     const now = Date.now();
     const all = this.#state === "closed";
     for (const [id, call] of this.#pending) {
-      if (!all && now - call.sentAt >= limit) {
+      // A notification nobody awaits goes too: its time-out, if any, is reported already.
+      if (!all && !call.detached && now - call.sentAt >= limit) {
         call.probed = true;
         continue;
       }
-      this.#pending.delete(id);
-      call.reject(errorFor(call.label));
+      this.#settle(id, call, { ok: false, error: errorFor(call.label) });
     }
+    for (const waiting of this.#waitingForRoom.splice(0)) {
+      waiting.reject(errorFor(waiting.hook));
+    }
+    // The Worker that had the queue is gone: what is left is timed as any call.
+    for (const id of this.#queue) {
+      const call = this.#pending.get(id);
+      if (call) call.queued = false;
+    }
+    this.#queue = [];
   }
 
   #unavailable(label: string): Error {

@@ -11,10 +11,17 @@
  *
  * What crosses the boundary:
  *
- * - **Hooks** (the 11 notifications and the 3 veto hooks): each call is a
- *   message; the payloads are copied and frozen in the Worker, as they are
- *   frozen in process. A rejection carries the extension's error name and
- *   message, so failures, time limits and vetoes behave as in process.
+ * - **Notifications** (the 11 notification hooks): each one is a message,
+ *   posted to every sandboxed extension at once; `manager.notify()` does not
+ *   wait for the Workers. Each Worker runs its own notifications one after
+ *   another, in the order they were sent. A failure or time-out is logged as
+ *   the manager logs one (`extension "x" failed in onNodeCreate (timeout)`)
+ *   and reported to `onFault`, not in the `DispatchResult`.
+ *   {@linkcode sandboxSettled} waits until an extension has answered.
+ * - **Veto hooks** (the 3 `check…` hooks): a message each, awaited; a
+ *   rejection carries the extension's error name and message, so failures,
+ *   time limits and vetoes behave as in process. Payloads are copied and
+ *   frozen in the Worker, as they are frozen in process.
  * - **Provided calls** (`provides`) and **pipelines**: messages too; their
  *   arguments and results are copied (structured clone), so they must be
  *   plain data. A pipeline step that returns nothing hands back the data it
@@ -22,6 +29,11 @@
  * - `setup` and `teardown`: messages; `setup` runs again after a restart.
  * - `context.call()` from the extension: a message to the host, answered by
  *   the provider (which runs with its own, possibly wider, permissions).
+ *   Bounded: a chain of calls (one that comes back through the host
+ *   included) at most `calls.maxDepth` deep, at most `calls.maxPending`
+ *   calls pending per extension, values at most `maxMessageBytes`. A call
+ *   over a limit fails at once with a `RangeError` naming the limit, is
+ *   logged with the extension's name and reported to `onFault`.
  * - `context.logger`: lines go to the host's log, prefixed with the name.
  * - **Routes and migrations are refused at load**: they need the host's HTTP
  *   server and database, which the sandbox does not share. `context.database`
@@ -30,13 +42,24 @@
  * Loading the module: the Worker starts from an entry module that imports
  * the extension statically, so Deno loads the extension's module graph with
  * the host's permissions, before the sandbox applies; no `read` or `import`
- * permission is added to the grant for it. The extension's own code, its
- * top-level code included, runs with the grant only. A dynamic `import()` at
- * run time is checked against the grant (a local file needs `read`; remote
- * modules are refused).
+ * permission is added to the grant for it. Deno checks no permission for
+ * that graph (static imports, literal dynamic imports, JSON, text and bytes
+ * imports), so before the Worker starts, the launcher resolves it
+ * (`deno info --json`) and refuses the extension (phase `sandbox`) if a
+ * local module of it lies outside the extension's package, this library's
+ * code and the paths its grant's `read` lists. The package of a local
+ * module is the nearest directory with a `deno.json`, `deno.jsonc` or
+ * `package.json`, but never one that contains the project directory or a
+ * host file (`hostFiles`): then it is the module's own directory, or only
+ * the module. The extension's own code, its top-level code included, runs
+ * with the grant only. What it loads later (a computed `import()`, a `data:`
+ * or `blob:` module and what they import) is checked by Deno against the
+ * grant. In the Worker, `postMessage`, `Worker` and `BroadcastChannel` are
+ * replaced by functions that throw.
  *
  * Time limits: a call that does not settle within `handlerTimeoutMs` is
- * abandoned by the manager, as in process. The Worker is then probed; if it
+ * abandoned by the manager, as in process (a notification by the sandbox,
+ * which reports it as timed out). The Worker is then probed; if it
  * does not answer the probe either (a loop that never yields), it is
  * terminated, reported with the extension name and restarted, up to
  * `maxRestarts` times; after that the extension stays down and every call
@@ -48,8 +71,13 @@
  *
  * @module
  */
+import { join, resolve } from "node:path";
 import { satisfiesRange } from "../_semver.ts";
-import { DEFAULT_HANDLER_TIMEOUT_MS } from "../defaults.ts";
+import {
+  DEFAULT_CALL_MAX_DEPTH,
+  DEFAULT_CALL_MAX_PENDING,
+  DEFAULT_HANDLER_TIMEOUT_MS,
+} from "../defaults.ts";
 import { verifyExtension } from "../contract.ts";
 import { ExtensionLoadError } from "../errors.ts";
 import type {
@@ -60,7 +88,16 @@ import type {
   PipelineStep,
 } from "../extension.ts";
 import type { SandboxLauncher } from "../loader.ts";
+import { NOTIFICATION_HOOKS } from "../hooks.ts";
 import { VERSION } from "../version.ts";
+import {
+  checkGraph,
+  describeEscapes,
+  type GraphOptions,
+  GraphUnavailable,
+  resolveGraph,
+} from "./_graph.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./_protocol.ts";
 import type { InvokeTarget, LogLevel, SandboxedDescription } from "./_protocol.ts";
 import { type SandboxState, StartFailure, WorkerSupervisor } from "./_supervisor.ts";
 import {
@@ -75,6 +112,9 @@ export type { SandboxState };
 
 /** Default number of restarts of a crashed or stuck Worker before its extension stays down. */
 export const DEFAULT_MAX_RESTARTS = 3;
+
+/** Default heap a sandboxed extension's Worker may use, in MiB (a soft limit: see `maxHeapMb`). */
+export const DEFAULT_MAX_HEAP_MB = 512;
 
 /** Default time limit of starting a Worker (import, verify), in milliseconds. */
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
@@ -107,6 +147,49 @@ export interface SandboxLauncherOptions {
    * no context; by default such calls reject.
    */
   call?: (name: string, ...args: unknown[]) => Promise<unknown>;
+  /**
+   * The host's project directory: no sandboxed extension's package contains
+   * it (an extension in `./examples/logging/` has `examples/logging/` as its
+   * package, not the project). `deno info` resolves from here. Default: the
+   * working directory.
+   */
+  projectDir?: string;
+  /**
+   * Files no sandboxed extension may import even from inside its package,
+   * unless its grant's `read` names them: the host's config and database.
+   * Default: `extensions.json` in the project directory.
+   */
+  hostFiles?: readonly string[];
+  /** The `deno.json` the host resolves imports with, for the graph check; default: Deno's discovery. */
+  denoConfig?: string;
+  /**
+   * Limits of provided calls from sandboxed extensions (the config's
+   * `calls`): the longest chain, calls back through the host included
+   * (default 8), and the calls one extension may have pending at once
+   * (default 64). A call over a limit fails at once, is logged with the
+   * extension's name and reported to `onFault`.
+   */
+  calls?: { maxDepth?: number; maxPending?: number };
+  /** Size limit of one value a Worker sends (a result, a call's arguments), in bytes; default 16 MiB. */
+  maxMessageBytes?: number;
+  /**
+   * The heap a sandboxed extension's Worker may use, in MiB; default 512.
+   * The Worker is asked for its heap every `heapCheckMs` and terminated,
+   * reported and restarted when it uses more. A soft limit: Deno 2.9 cannot
+   * bound a Worker's heap, and a Worker that allocates faster than it is
+   * asked, or never yields, can still exhaust the V8 heap, which ends the
+   * whole process.
+   */
+  maxHeapMb?: number;
+  /** How often a Worker is asked for its heap, in milliseconds; default 1 000. */
+  heapCheckMs?: number;
+  /**
+   * Told of each failure of a sandboxed extension that the sandbox itself
+   * detects (a call over a limit, a message too large), with the
+   * extension's name: wire it to `manager.recordFault(name, error)` so that
+   * it counts in the extension's health.
+   */
+  onFault?: (name: string, error: Error) => void;
 }
 
 /** What the loader asks the launcher for: one config entry with `sandbox`. */
@@ -123,6 +206,8 @@ export interface SandboxRequest {
   handlerTimeoutMs?: number;
   /** The extension's context in the host (logger, calls), when the loader passes it. */
   context?: ExtensionContext;
+  /** The config's limits of provided calls, when the loader passes them (the launcher's options win). */
+  calls?: { maxDepth?: number; maxPending?: number };
 }
 
 /** How a sandboxed extension is doing. */
@@ -157,6 +242,8 @@ const RESERVED = new Set([
 
 const supervisors = new WeakMap<object, WorkerSupervisor>();
 
+const NOTIFICATIONS: ReadonlySet<string> = new Set(NOTIFICATION_HOOKS);
+
 /**
  * Makes the launcher to pass to `loadExtensions({ sandbox })`: config entries
  * with `sandbox` then run in their own Worker with exactly the granted
@@ -167,7 +254,7 @@ const supervisors = new WeakMap<object, WorkerSupervisor>();
  *
  * @example Run an extension in a Worker that may read nothing
  * ```ts
- * import { createSandboxLauncher, sandboxStatus } from "./launcher.ts";
+ * import { createSandboxLauncher, sandboxSettled, sandboxStatus } from "./launcher.ts";
  * import { loadExtensions } from "../loader.ts";
  * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
@@ -175,20 +262,28 @@ const supervisors = new WeakMap<object, WorkerSupervisor>();
  *   name: "peek", version: "1.0.0", description: "Reads /etc/hostname on every new node.",
  *   async onNodeCreate() { await Deno.readTextFile("/etc/hostname"); },
  * };`);
+ * const faults: string[] = [];
+ * const silent = { debug() {}, info() {}, warn() {}, error() {} };
  * const { manager } = await loadExtensions({
  *   config: { load: [{ specifier: `${dir}/peek.ts`, sandbox: {} }], discover: false },
  *   importMap: { file: "deno.json", imports: {} },
- *   sandbox: createSandboxLauncher(),
- *   services: { logger: { debug() {}, info() {}, warn() {}, error() {} } },
+ *   sandbox: createSandboxLauncher({
+ *     logger: silent,
+ *     onFault: (name, error) => faults.push(`${name}: ${error.name}`),
+ *   }),
+ *   services: { logger: silent },
  * });
  * try {
- *   assert.equal(sandboxStatus(manager.get("peek"))?.state, "running");
- *   const result = await manager.notify("onNodeCreate", {
+ *   const peek = manager.get("peek");
+ *   assert.equal(sandboxStatus(peek)?.state, "running");
+ *   // notify() returns once the event is posted; the outcome is reported when it comes.
+ *   await manager.notify("onNodeCreate", {
  *     id: 1, uuid: "u1", mac: "52:54:00:00:00:01", name: "node-1", hostname: "node-1",
  *     status: "discover", cluster_id: null, group_id: null, roles: [], pending_roles: [],
  *     pending_addition: false, pending_deletion: false, online: true, meta: {},
  *   });
- *   assert.match(result.failures[0]?.message ?? "", /^NotCapable: Requires read access/);
+ *   await sandboxSettled(peek);
+ *   assert.deepEqual(faults, ["peek: NotCapable"]);
  * } finally {
  *   await manager.teardown();
  * }
@@ -219,15 +314,36 @@ export function sandboxStatus(extension: Extension): SandboxStatus | undefined {
   return status;
 }
 
+/**
+ * Settles once a sandboxed extension has answered everything sent to it so
+ * far: its notifications (which `manager.notify()` does not wait for) and
+ * its calls. For tests, benchmarks and an orderly shutdown.
+ *
+ * @param extension An extension the sandbox launcher returned.
+ * @returns A promise that settles when nothing is pending; at once for an extension in process.
+ *
+ * @example An extension in process has nothing pending
+ * ```ts
+ * import { sandboxSettled } from "./launcher.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(await sandboxSettled({ name: "a", version: "1.0.0", description: "A." }), undefined);
+ * ```
+ */
+export function sandboxSettled(extension: Extension): Promise<void> {
+  return supervisors.get(extension)?.idle() ?? Promise.resolve();
+}
+
 // The module a sandbox Worker starts from: it imports the Worker runtime, then
 // the extension, statically (so that Deno loads them with the host's
 // permissions, before the sandbox applies), and serves the extension.
-function sandboxEntryUrl(specifier: string, source: string): string {
+function sandboxEntryUrl(specifier: string, source: string, handlerTimeoutMs: number): string {
   const runtime = new URL("./worker.ts", import.meta.url).href;
   const code = [
     `import { serveExtension } from ${JSON.stringify(runtime)};`,
     `import * as extension from ${JSON.stringify(specifier)};`,
-    `serveExtension(extension, ${JSON.stringify(source)});`,
+    `serveExtension(extension, ${
+      JSON.stringify(source)
+    }, { handlerTimeoutMs: ${handlerTimeoutMs} });`,
   ].join("\n");
   return `data:application/javascript,${encodeURIComponent(code)}`;
 }
@@ -245,7 +361,7 @@ async function launchSandboxed(
   let name = source;
   const supervisor = new WorkerSupervisor({
     source,
-    entryUrl: sandboxEntryUrl(request.specifier, source),
+    entryUrl: sandboxEntryUrl(request.specifier, source, handlerTimeoutMs),
     permissions: toWorkerPermissions(grant, { baseDir: options.baseDir }),
     handlerTimeoutMs,
     startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
@@ -256,6 +372,13 @@ async function launchSandboxed(
       if (context) context.logger[level](message);
       else logger[level](`[${name}] ${message}`);
     },
+    maxDepth: options.calls?.maxDepth ?? request.calls?.maxDepth ?? DEFAULT_CALL_MAX_DEPTH,
+    maxPending: options.calls?.maxPending ?? request.calls?.maxPending ??
+      DEFAULT_CALL_MAX_PENDING,
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    maxHeapBytes: (options.maxHeapMb ?? DEFAULT_MAX_HEAP_MB) * 1024 * 1024,
+    heapCheckMs: options.heapCheckMs ?? 1_000,
+    onFault: (faulty: string, error: Error) => options.onFault?.(faulty, error),
     onCall: (call: string, args: unknown[]) => {
       if (context) return context.call(call, ...args);
       if (options.call) return options.call(call, ...args);
@@ -265,6 +388,7 @@ async function launchSandboxed(
     },
   });
 
+  await confineGraph(request, grant, options);
   let description: SandboxedDescription;
   try {
     description = await supervisor.start();
@@ -346,6 +470,40 @@ async function launchSandboxed(
   return proxy;
 }
 
+/** Refuses an extension whose module graph reaches a file it may not read. */
+async function confineGraph(
+  request: SandboxRequest,
+  grant: ExtensionPermissions,
+  options: SandboxLauncherOptions,
+): Promise<void> {
+  const { source } = request;
+  const projectDir = resolve(options.projectDir ?? Deno.cwd());
+  const graphOptions: GraphOptions = {
+    baseDir: options.baseDir ?? Deno.cwd(),
+    projectDir,
+    hostFiles: options.hostFiles ?? [join(projectDir, "extensions.json")],
+    config: options.denoConfig,
+  };
+  let message: string | undefined;
+  try {
+    const verdict = await checkGraph(
+      await resolveGraph(request.specifier, graphOptions),
+      grant,
+      graphOptions,
+    );
+    if (verdict.escapes.length > 0) message = describeEscapes(verdict, grant);
+  } catch (error) {
+    if (!(error instanceof GraphUnavailable)) throw error;
+    message = error.message;
+  }
+  if (message !== undefined) {
+    throw new ExtensionLoadError(`Cannot load extension "${source}": ${message}`, {
+      source,
+      phase: "sandbox",
+    });
+  }
+}
+
 function buildProxy(
   description: SandboxedDescription,
   supervisor: WorkerSupervisor,
@@ -369,7 +527,12 @@ function buildProxy(
     define(call, invoke({ kind: "call", name: call }, `its call "${call}"`));
   }
   for (const hook of description.hooks) {
-    define(hook, invoke({ kind: "hook", name: hook }, hook));
+    define(
+      hook,
+      NOTIFICATIONS.has(hook)
+        ? (...args: unknown[]) => supervisor.notify(hook, args)
+        : invoke({ kind: "hook", name: hook }, hook),
+    );
   }
   if (description.pipelines.length > 0) {
     define(

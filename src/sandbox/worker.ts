@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { freezeDeep } from "../_freeze.ts";
 import { instantiateExtension } from "../contract.ts";
 import { describeError, ExtensionLoadError } from "../errors.ts";
@@ -24,6 +25,7 @@ import type {
   PipelineStep,
 } from "../extension.ts";
 import { HOOK_NAMES } from "../hooks.ts";
+import { DEFAULT_HANDLER_TIMEOUT_MS } from "../defaults.ts";
 import { VERSION } from "../version.ts";
 import {
   clip,
@@ -50,6 +52,19 @@ const inWorker =
 // Taken before the extension's code runs: it cannot redirect what this module sends.
 const post: (message: WorkerMessage) => void = inWorker ? scope.postMessage.bind(scope) : () => {};
 let crashed = false;
+// Taken before the extension's code runs, as `post` is. In a Worker it
+// answers the Worker's own isolate.
+const memoryUsage = Deno.memoryUsage;
+const heapUsed = (): number | undefined => {
+  try {
+    return memoryUsage().heapUsed;
+  } catch {
+    return undefined;
+  }
+};
+// The depth of the chain of provided calls the current invocation belongs
+// to, as the host sent it: a call made from it is one deeper.
+const chain = new AsyncLocalStorage<number>();
 
 function crash(reason: string, error?: unknown): void {
   if (crashed) return;
@@ -82,6 +97,33 @@ if (inWorker) {
     crash("the extension called close()");
     close();
   };
+  // Channels around the host's messages: only this module posts to the
+  // host (the launcher bounds what it sends), no BroadcastChannel reaches
+  // the host or another sandbox, and no nested Worker (whose fresh global
+  // scope would have both again).
+  // A function, not an arrow: `new Worker()` must reach the throw too.
+  const refuse = (what: string) =>
+    function refused(): never {
+      throw new TypeError(
+        `Cannot ${what} in the sandbox: sandboxed extensions talk to the host only through their hooks, calls and context`,
+      );
+    };
+
+  for (
+    const [key, value] of [
+      ["postMessage", refuse("post a message directly")],
+      ["Worker", refuse("create a Worker")],
+      ["BroadcastChannel", refuse("open a BroadcastChannel")],
+      ["SharedWorker", undefined],
+    ] as const
+  ) {
+    if (value === undefined) delete (globalThis as Record<string, unknown>)[key];
+    else Object.defineProperty(globalThis, key, { value, configurable: false, writable: false });
+  }
+  // Deno's internals (its ops among them) would let code around the above.
+  delete (Deno as unknown as Record<symbol, unknown>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
   const exit = Deno.exit;
   Object.defineProperty(Deno, "exit", {
     value: (code?: number): never => {
@@ -93,12 +135,103 @@ if (inWorker) {
   });
 }
 
+/** Options of {@linkcode serveExtension}. */
+export interface ServeOptions {
+  /**
+   * The time limit of one handler, in milliseconds: a notification that has
+   * not settled by then no longer holds up the next one. Default 10 000.
+   */
+  handlerTimeoutMs?: number;
+}
+
+type Job = () => Promise<void> | undefined;
+
+/**
+ * The extension's notifications, run one after another in the order they
+ * came: the next one starts once the previous one settled, or once it has
+ * run for the time limit (the host reports it as timed out). One interval,
+ * kept while there is work, watches the running one; no timer per event.
+ */
+class NotificationQueue {
+  readonly #limitMs: number;
+  readonly #queue: Job[] = [];
+  #running: object | undefined;
+  #since = 0;
+  #watch: ReturnType<typeof setInterval> | undefined;
+
+  constructor(limitMs: number) {
+    this.#limitMs = limitMs;
+  }
+
+  push(job: Job): void {
+    this.#queue.push(job);
+    if (this.#running === undefined) this.#drain();
+  }
+
+  #drain(): void {
+    while (this.#running === undefined && this.#queue.length > 0) {
+      const pending = this.#queue.shift()!();
+      if (pending === undefined) continue;
+      const token = {};
+      this.#running = token;
+      this.#since = Date.now();
+      this.#watch ??= setInterval(() => this.#check(), Math.max(1, this.#limitMs / 4));
+      pending.then(() => {
+        if (this.#running !== token) return;
+        this.#running = undefined;
+        this.#drain();
+      });
+    }
+  }
+
+  #check(): void {
+    if (this.#running === undefined) {
+      clearInterval(this.#watch);
+      this.#watch = undefined;
+    } else if (Date.now() - this.#since >= this.#limitMs) {
+      this.#running = undefined;
+      this.#drain();
+    }
+  }
+}
+
+/**
+ * Runs one notification hook and answers the host: the bare id when it
+ * succeeded, the error when it failed. Returns a promise only when the
+ * handler did (the queue then waits for it).
+ */
+function notifyHook(
+  extension: Extension,
+  id: number,
+  hook: string,
+  args: unknown[],
+): Promise<void> | undefined {
+  const fail = (error: unknown) =>
+    post({ type: "result", id, outcome: { ok: false, error: serializeError(error) } });
+  let returned: unknown;
+  try {
+    const fn = (extension as unknown as Record<string, unknown>)[hook];
+    if (typeof fn !== "function") throw new TypeError(`it has no hook ${hook}`);
+    for (const arg of args) freezeDeep(arg);
+    returned = (fn as Method).apply(extension, args);
+  } catch (error) {
+    fail(error);
+    return undefined;
+  }
+  if (returned !== null && typeof (returned as PromiseLike<unknown>)?.then === "function") {
+    return Promise.resolve(returned).then(() => post(id), fail);
+  }
+  post(id);
+  return undefined;
+}
+
 /**
  * Verifies the extension a module exports and serves the host's requests
  * for it. Called once, by the Worker's entry module.
  *
  * @param module The namespace of the extension module.
  * @param source Where the extension came from, for messages.
+ * @param options The time limit of its notifications.
  *
  * @example Outside a Worker it only verifies (and reports nothing)
  * ```ts
@@ -109,7 +242,14 @@ if (inWorker) {
  * );
  * ```
  */
-export function serveExtension(module: Record<string, unknown>, source: string): void {
+export function serveExtension(
+  module: Record<string, unknown>,
+  source: string,
+  options: ServeOptions = {},
+): void {
+  const notifications = new NotificationQueue(
+    options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
+  );
   let settings: Readonly<Record<string, unknown>> = Object.freeze({});
   const pendingCalls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let nextCall = 0;
@@ -133,7 +273,7 @@ export function serveExtension(module: Record<string, unknown>, source: string):
         const id = ++nextCall;
         pendingCalls.set(id, { resolve, reject });
         try {
-          post({ type: "call", id, name, args });
+          post({ type: "call", id, name, args, depth: (chain.getStore() ?? 0) + 1 });
         } catch (error) {
           pendingCalls.delete(id);
           reject(error);
@@ -162,7 +302,7 @@ export function serveExtension(module: Record<string, unknown>, source: string):
           settings = freezeDeep({ ...message.settings });
           break;
         case "ping":
-          post({ type: "pong", id: message.id });
+          post({ type: "pong", id: message.id, heap: heapUsed() });
           break;
         case "reply": {
           const pending = pendingCalls.get(message.id);
@@ -171,8 +311,25 @@ export function serveExtension(module: Record<string, unknown>, source: string):
           else pending?.reject(deserializeError(message.outcome.error));
           break;
         }
+        case "notify":
+          notifications.push(() =>
+            message.depth === undefined
+              ? notifyHook(extension, message.id, message.hook, message.args)
+              : chain.run(
+                message.depth,
+                () => notifyHook(extension, message.id, message.hook, message.args),
+              )
+          );
+          break;
         case "invoke":
-          void answer(extension, context, message.id, message.target, message.args);
+          if (message.depth === undefined) {
+            void answer(extension, context, message.id, message.target, message.args);
+          } else {
+            chain.run(
+              message.depth,
+              () => void answer(extension, context, message.id, message.target, message.args),
+            );
+          }
           break;
       }
     });
@@ -194,7 +351,7 @@ async function answer(
     outcome = { ok: false, error: serializeError(error) };
   }
   try {
-    post({ type: "result", id, outcome });
+    post(outcome.ok && outcome.value === undefined ? id : { type: "result", id, outcome });
   } catch (error) {
     post({
       type: "result",

@@ -8,7 +8,7 @@ import {
   type LoadReport,
   type Logger,
 } from "../../mod.ts";
-import { createSandboxLauncher } from "../../src/sandbox/launcher.ts";
+import { createSandboxLauncher, type SandboxLauncherOptions } from "../../src/sandbox/launcher.ts";
 import { CORE_ROUTES, createNailgun } from "../../src/service/app.ts";
 import { openSqliteStore } from "../../src/service/store/sqlite.ts";
 
@@ -28,6 +28,7 @@ export async function startSandboxedNailgun(options: {
   settings?: Record<string, Record<string, unknown>>;
   handlerTimeoutMs: number;
   logger: Logger;
+  launcher?: SandboxLauncherOptions;
 }): Promise<SandboxedNailgun> {
   const { logger, handlerTimeoutMs } = options;
   const store = await openSqliteStore(":memory:");
@@ -36,7 +37,7 @@ export async function startSandboxedNailgun(options: {
     configFile: fileURLToPath(new URL("./extensions.json", import.meta.url)),
     importMap: { file: "<none>", imports: {} },
     config: { load: options.load, discover: false, handlerTimeoutMs, settings: options.settings },
-    sandbox: createSandboxLauncher({ logger, handlerTimeoutMs }),
+    sandbox: createSandboxLauncher({ logger, handlerTimeoutMs, ...options.launcher }),
     services: { logger, database: store.database },
     reservedRoutes: CORE_ROUTES,
     migrate: (extension, source) => store.migrateExtension(extension, source),
