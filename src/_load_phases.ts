@@ -335,6 +335,7 @@ export async function sandboxPhase(
       grant: imported.sandbox!,
       settings: run.services.settings ?? {},
       handlerTimeoutMs: run.config.handlerTimeoutMs,
+      calls: run.config.calls,
       context,
     });
     context.bind(extension.name);

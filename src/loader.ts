@@ -99,6 +99,7 @@ export type SandboxLauncher = (request: {
   settings: Record<string, Record<string, unknown>>;
   handlerTimeoutMs?: number;
   context?: ExtensionContext;
+  calls?: { maxDepth?: number; maxPending?: number };
 }) => Promise<Extension>;
 
 /** Options of {@linkcode loadExtensions}. */
