@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ExtensionHooks, HandlerResult } from "./hooks.ts";
+import type { DeliveryMode, ExtensionHooks, HandlerResult } from "./hooks.ts";
 import type { Cluster, ClusterData, Node, NodeData } from "./payloads.ts";
 
 /** Where a message goes: the host's log, prefixed with the extension name. */
@@ -135,6 +135,12 @@ export interface ExtensionFeatures {
   readonly hostVersion?: string;
   /** Permissions the extension needs when it runs in the sandbox. */
   readonly permissions?: ExtensionPermissions;
+  /**
+   * How notifications reach it: `"inline"` (the default) before the response,
+   * or `"durable"`, from an outbox written in the change's own transaction,
+   * after the response, at least once, in commit order (SPEC §3.1).
+   */
+  readonly delivery?: DeliveryMode;
   /** Runs after migrations and before the host serves. */
   setup?(context: ExtensionContext): HandlerResult;
   /** Runs at shutdown, in the reverse order of setup. */

@@ -18,9 +18,11 @@ import {
 import { describeError, ExtensionError } from "./errors.ts";
 import type { DataPipeline, Extension, Logger, PipelineStep } from "./extension.ts";
 import {
+  type EventMeta,
   HOOK_NAMES,
   type HookArguments,
   type HookName,
+  NOTIFICATION_HOOKS,
   type NotificationHook,
   type VetoHook,
 } from "./hooks.ts";
@@ -147,7 +149,9 @@ export class ExtensionManager implements Iterable<Extension> {
       }
     }
     for (const hook of HOOK_NAMES) {
-      this.#handlers.set(hook, this.#entries.flatMap((entry) => handlerOf(entry, hook)));
+      // A durable extension's notifications come from the host's outbox, not from dispatch().
+      const receivers = isNotification(hook) ? this.#entries.filter(isInline) : this.#entries;
+      this.#handlers.set(hook, receivers.flatMap((entry) => handlerOf(entry, hook)));
     }
   }
 
@@ -238,7 +242,10 @@ export class ExtensionManager implements Iterable<Extension> {
    * Delivers a notification to every loaded extension that handles it, in
    * order. A handler's error, rejection or timeout is logged and returned in
    * the result; the others still run and the caller's operation stands.
-   * The arguments are frozen first: handlers cannot change them.
+   * The arguments are frozen first: handlers cannot change them. Each
+   * handler receives an `EventMeta` last. Extensions with `delivery:
+   * "durable"` are not called here: the host delivers their notifications
+   * from its outbox (the reference service does).
    *
    * @param hook The notification hook.
    * @param args Its arguments.
@@ -269,7 +276,7 @@ export class ExtensionManager implements Iterable<Extension> {
     return dispatchNotification(
       hook,
       this.#handlers.get(hook)!,
-      args,
+      [...args, inlineMeta(hook)],
       this.#watchdog,
       this.#onFailure,
     );
@@ -436,6 +443,22 @@ export class ExtensionManager implements Iterable<Extension> {
   #list(items: readonly string[]): string {
     return items.length ? items.map((item) => `"${item}"`).join(", ") : "none";
   }
+}
+
+const NOTIFICATIONS: ReadonlySet<HookName> = new Set(NOTIFICATION_HOOKS);
+const isNotification = (hook: HookName): boolean => NOTIFICATIONS.has(hook);
+const isInline = (entry: ManagedExtension): boolean => entry.extension.delivery !== "durable";
+
+// Inline events need ids that are unique, not stable: a random prefix and a counter.
+const INLINE_PREFIX = crypto.randomUUID().slice(0, 8);
+let inlineCount = 0;
+function inlineMeta(hook: NotificationHook): EventMeta {
+  return Object.freeze({
+    id: `${INLINE_PREFIX}-${++inlineCount}`,
+    hook,
+    occurredAt: new Date().toISOString(),
+    attempt: 1,
+  });
 }
 
 function handlerOf(entry: ManagedExtension, hook: HookName): Handler[] {
