@@ -36,6 +36,7 @@ import {
   type NodePatch,
   type Store,
   StoreConflictError,
+  type StoreWriter,
 } from "./store.ts";
 
 /** Options of {@linkcode openPostgresStore}. */
@@ -262,47 +263,16 @@ class PostgresStore implements Store {
     return row && toCluster(row);
   }
 
-  async createCluster(data: NewCluster): Promise<Cluster> {
-    return await this.#writing(async (tx) => {
-      const [row] = await tx<Row[]>`
-        INSERT INTO clusters (name, mode, status, release, extensions, attributes)
-        VALUES (${data.name}, ${data.mode}, 'new', ${data.release},
-                ${json(data.extensions)}::jsonb, ${json(data.attributes)}::jsonb)
-        RETURNING *`;
-      return toCluster(row);
-    });
+  createCluster(data: NewCluster): Promise<Cluster> {
+    return this.write((tx) => tx.createCluster(data));
   }
 
-  async updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined> {
-    if (!isId(id)) return undefined;
-    return await this.#writing(async (tx) => {
-      const [current] = await tx<Row[]>`SELECT * FROM clusters WHERE id = ${id} FOR UPDATE`;
-      if (!current) return undefined;
-      const next = { ...toCluster(current), ...definedOnly(patch) };
-      const [row] = await tx<Row[]>`
-        UPDATE clusters SET name = ${next.name}, mode = ${next.mode}, status = ${next.status},
-          release = ${next.release}, extensions = ${json(next.extensions)}::jsonb,
-          attributes = ${json(next.attributes)}::jsonb
-        WHERE id = ${id} RETURNING *`;
-      return toCluster(row);
-    });
+  updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined> {
+    return this.write((tx) => tx.updateCluster(id, patch));
   }
 
-  async deleteCluster(id: number): Promise<Cluster | undefined> {
-    if (!isId(id)) return undefined;
-    return await this.#writing(async (tx) => {
-      const [current] = await tx<Row[]>`SELECT * FROM clusters WHERE id = ${id} FOR UPDATE`;
-      if (!current) return undefined;
-      await tx`
-        UPDATE nodes SET cluster_id = NULL, group_id = NULL, status = 'discover',
-          roles = '[]'::jsonb, pending_roles = '[]'::jsonb,
-          pending_addition = false, pending_deletion = false
-        WHERE cluster_id = ${id}
-           OR group_id IN (SELECT id FROM nodegroups WHERE cluster_id = ${id})`;
-      await tx`DELETE FROM nodegroups WHERE cluster_id = ${id}`;
-      await tx`DELETE FROM clusters WHERE id = ${id}`;
-      return toCluster(current);
-    });
+  deleteCluster(id: number): Promise<Cluster | undefined> {
+    return this.write((tx) => tx.deleteCluster(id));
   }
 
   // --- nodes --------------------------------------------------------------
@@ -322,56 +292,20 @@ class PostgresStore implements Store {
     return row && toNode(row);
   }
 
-  async createNode(data: NewNode): Promise<Node> {
-    return await this.#writing(async (tx) => {
-      const [{ id }] = await tx<[{ id: number }]>`
-        SELECT nextval(pg_get_serial_sequence('nodes', 'id'))::integer AS id`;
-      const clusterId = data.cluster_id ?? null;
-      const [row] = await tx<Row[]>`
-        INSERT INTO nodes (id, uuid, mac, name, hostname, status, cluster_id, group_id,
-          roles, pending_roles, pending_addition, pending_deletion, online, meta)
-        VALUES (${id}, ${crypto.randomUUID()}, ${data.mac},
-          ${data.name ?? defaultNodeName(data.mac)}, ${data.hostname ?? defaultHostname(id)},
-          'discover', ${clusterId}, ${data.group_id ?? null},
-          ${json(data.roles ?? [])}::jsonb, ${json(data.pending_roles ?? [])}::jsonb,
-          ${clusterId !== null}, false, ${data.online ?? true}, ${json(data.meta ?? {})}::jsonb)
-        RETURNING *`;
-      return toNode(row);
-    });
+  createNode(data: NewNode): Promise<Node> {
+    return this.write((tx) => tx.createNode(data));
   }
 
-  async updateNode(id: number, patch: NodePatch): Promise<Node | undefined> {
-    if (!isId(id)) return undefined;
-    return await this.#writing(async (tx) => {
-      const [current] = await tx<Row[]>`SELECT * FROM nodes WHERE id = ${id} FOR UPDATE`;
-      if (!current) return undefined;
-      const next = { ...toNode(current), ...definedOnly(patch) };
-      const [row] = await tx<Row[]>`
-        UPDATE nodes SET mac = ${next.mac}, name = ${next.name}, hostname = ${next.hostname},
-          status = ${next.status}, cluster_id = ${next.cluster_id}, group_id = ${next.group_id},
-          roles = ${json(next.roles)}::jsonb, pending_roles = ${json(next.pending_roles)}::jsonb,
-          pending_addition = ${next.pending_addition},
-          pending_deletion = ${next.pending_deletion}, online = ${next.online},
-          meta = ${json(next.meta)}::jsonb
-        WHERE id = ${id} RETURNING *`;
-      return toNode(row);
-    });
+  updateNode(id: number, patch: NodePatch): Promise<Node | undefined> {
+    return this.write((tx) => tx.updateNode(id, patch));
   }
 
-  async deleteNode(id: number): Promise<Node | undefined> {
-    if (!isId(id)) return undefined;
-    const [row] = await this.#live()<Row[]>`DELETE FROM nodes WHERE id = ${id} RETURNING *`;
-    return row && toNode(row);
+  deleteNode(id: number): Promise<Node | undefined> {
+    return this.write((tx) => tx.deleteNode(id));
   }
 
-  async deleteNodes(ids: readonly number[]): Promise<Node[]> {
-    const wanted = [...new Set(ids)].filter(isId);
-    if (wanted.length === 0) return [];
-    const rows = await this.#live()<Row[]>`
-      DELETE FROM nodes WHERE id = ANY(${wanted}::integer[]) RETURNING *`;
-    const byId = new Map(rows.map((row) => [row.id as number, toNode(row)]));
-    // In the order the ids were given, as the SQLite store answers.
-    return wanted.flatMap((id) => byId.get(id) ?? []);
+  deleteNodes(ids: readonly number[]): Promise<Node[]> {
+    return this.write((tx) => tx.deleteNodes(ids));
   }
 
   // --- node groups --------------------------------------------------------
@@ -392,22 +326,36 @@ class PostgresStore implements Store {
     return row && toNodeGroup(row);
   }
 
-  async createNodeGroup(data: NewNodeGroup): Promise<NodeGroup> {
-    return await this.#writing(async (tx) => {
-      const [row] = await tx<Row[]>`
-        INSERT INTO nodegroups (name, cluster_id) VALUES (${data.name}, ${data.cluster_id})
-        RETURNING *`;
-      return toNodeGroup(row);
-    }, data);
+  createNodeGroup(data: NewNodeGroup): Promise<NodeGroup> {
+    return this.write((tx) => tx.createNodeGroup(data));
   }
 
-  async deleteNodeGroup(id: number): Promise<NodeGroup | undefined> {
-    if (!isId(id)) return undefined;
-    return await this.#writing(async (tx) => {
-      await tx`UPDATE nodes SET group_id = NULL WHERE group_id = ${id}`;
-      const [row] = await tx<Row[]>`DELETE FROM nodegroups WHERE id = ${id} RETURNING *`;
-      return row && toNodeGroup(row);
-    });
+  deleteNodeGroup(id: number): Promise<NodeGroup | undefined> {
+    return this.write((tx) => tx.deleteNodeGroup(id));
+  }
+
+  /**
+   * Runs `fn` in one transaction of its own connection; the writer's reads
+   * take `FOR UPDATE` row locks, so concurrent writers of the same rows wait
+   * for each other.
+   */
+  async write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
+    let live = true;
+    const conflict = (error: unknown, group?: NewNodeGroup) => this.#conflictOf(error, group);
+    try {
+      return await this.#live().begin(async (tx) => {
+        try {
+          return await fn(writerOver(() => {
+            if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
+            return tx;
+          }, conflict));
+        } finally {
+          live = false;
+        }
+      }) as T;
+    } catch (error) {
+      throw await this.#conflictOf(error, undefined) ?? error;
+    }
   }
 
   close(): Promise<void> {
@@ -423,27 +371,12 @@ class PostgresStore implements Store {
     return this.#sql;
   }
 
-  /**
-   * Runs a write in one transaction; a unique or foreign key violation
-   * becomes a {@linkcode StoreConflictError} with the same message as the
-   * SQLite store's.
-   */
-  async #writing<T>(
-    work: (tx: postgres.TransactionSql<Record<string, unknown>>) => Promise<T>,
-    nodeGroup?: NewNodeGroup,
-  ): Promise<T> {
-    try {
-      return await this.#live().begin(work) as T;
-    } catch (error) {
-      throw await this.#conflictOf(error, nodeGroup) ?? error;
-    }
-  }
-
   /** The StoreConflictError for a constraint violation, or undefined for any other error. */
   async #conflictOf(
     error: unknown,
     nodeGroup: NewNodeGroup | undefined,
   ): Promise<StoreConflictError | undefined> {
+    if (error instanceof StoreConflictError) return error;
     if (!(error instanceof postgres.PostgresError)) return undefined;
     if (error.code === "23503") {
       return new StoreConflictError(
@@ -487,6 +420,155 @@ class PostgresStore implements Store {
         );
     }
   }
+}
+
+/**
+ * The {@linkcode StoreWriter} over one transaction: reads lock their rows
+ * (`FOR UPDATE`), and a constraint violation becomes a `StoreConflictError`.
+ */
+function writerOver(
+  runner: () => postgres.TransactionSql<Record<string, unknown>>,
+  conflictOf: (error: unknown, group?: NewNodeGroup) => Promise<StoreConflictError | undefined>,
+): StoreWriter {
+  const guarded = async <R>(work: () => Promise<R>, group?: NewNodeGroup): Promise<R> => {
+    try {
+      return await work();
+    } catch (error) {
+      throw await conflictOf(error, group) ?? error;
+    }
+  };
+  const cluster = async (id: number): Promise<Cluster | undefined> => {
+    if (!isId(id)) return undefined;
+    const [row] = await runner()<Row[]>`SELECT * FROM clusters WHERE id = ${id} FOR UPDATE`;
+    return row && toCluster(row);
+  };
+  const node = async (id: number): Promise<Node | undefined> => {
+    if (!isId(id)) return undefined;
+    const [row] = await runner()<Row[]>`SELECT * FROM nodes WHERE id = ${id} FOR UPDATE`;
+    return row && toNode(row);
+  };
+  return {
+    getCluster: cluster,
+    getNode: node,
+    async getNodeGroup(id) {
+      if (!isId(id)) return undefined;
+      const [row] = await runner()<Row[]>`SELECT * FROM nodegroups WHERE id = ${id} FOR UPDATE`;
+      return row && toNodeGroup(row);
+    },
+    async listNodes(filter = {}) {
+      const tx = runner();
+      if (filter.cluster_id !== undefined && !isId(filter.cluster_id)) return [];
+      const rows = filter.cluster_id === undefined
+        ? await tx<Row[]>`SELECT * FROM nodes ORDER BY id FOR UPDATE`
+        : await tx<Row[]>`
+            SELECT * FROM nodes WHERE cluster_id = ${filter.cluster_id} ORDER BY id FOR UPDATE`;
+      return rows.map(toNode);
+    },
+    async listNodeGroups(filter = {}) {
+      const tx = runner();
+      if (filter.cluster_id !== undefined && !isId(filter.cluster_id)) return [];
+      const rows = filter.cluster_id === undefined
+        ? await tx<Row[]>`SELECT * FROM nodegroups ORDER BY id FOR UPDATE`
+        : await tx<Row[]>`
+            SELECT * FROM nodegroups WHERE cluster_id = ${filter.cluster_id} ORDER BY id FOR UPDATE`;
+      return rows.map(toNodeGroup);
+    },
+    createCluster: (data) =>
+      guarded(async () => {
+        const [row] = await runner()<Row[]>`
+          INSERT INTO clusters (name, mode, status, release, extensions, attributes)
+          VALUES (${data.name}, ${data.mode}, 'new', ${data.release},
+                  ${json(data.extensions)}::jsonb, ${json(data.attributes)}::jsonb)
+          RETURNING *`;
+        return toCluster(row);
+      }),
+    updateCluster: (id, patch) =>
+      guarded(async () => {
+        const current = await cluster(id);
+        if (!current) return undefined;
+        const next = { ...current, ...definedOnly(patch) };
+        const [row] = await runner()<Row[]>`
+          UPDATE clusters SET name = ${next.name}, mode = ${next.mode}, status = ${next.status},
+            release = ${next.release}, extensions = ${json(next.extensions)}::jsonb,
+            attributes = ${json(next.attributes)}::jsonb
+          WHERE id = ${id} RETURNING *`;
+        return toCluster(row);
+      }),
+    deleteCluster: (id) =>
+      guarded(async () => {
+        const current = await cluster(id);
+        if (!current) return undefined;
+        const tx = runner();
+        await tx`
+          UPDATE nodes SET cluster_id = NULL, group_id = NULL, status = 'discover',
+            roles = '[]'::jsonb, pending_roles = '[]'::jsonb,
+            pending_addition = false, pending_deletion = false
+          WHERE cluster_id = ${id}
+             OR group_id IN (SELECT id FROM nodegroups WHERE cluster_id = ${id})`;
+        await tx`DELETE FROM nodegroups WHERE cluster_id = ${id}`;
+        await tx`DELETE FROM clusters WHERE id = ${id}`;
+        return current;
+      }),
+    createNode: (data) =>
+      guarded(async () => {
+        const tx = runner();
+        const [{ id }] = await tx<[{ id: number }]>`
+          SELECT nextval(pg_get_serial_sequence('nodes', 'id'))::integer AS id`;
+        const clusterId = data.cluster_id ?? null;
+        const [row] = await tx<Row[]>`
+          INSERT INTO nodes (id, uuid, mac, name, hostname, status, cluster_id, group_id,
+            roles, pending_roles, pending_addition, pending_deletion, online, meta)
+          VALUES (${id}, ${crypto.randomUUID()}, ${data.mac},
+            ${data.name ?? defaultNodeName(data.mac)}, ${data.hostname ?? defaultHostname(id)},
+            'discover', ${clusterId}, ${data.group_id ?? null},
+            ${json(data.roles ?? [])}::jsonb, ${json(data.pending_roles ?? [])}::jsonb,
+            ${clusterId !== null}, false, ${data.online ?? true}, ${json(data.meta ?? {})}::jsonb)
+          RETURNING *`;
+        return toNode(row);
+      }),
+    updateNode: (id, patch) =>
+      guarded(async () => {
+        const current = await node(id);
+        if (!current) return undefined;
+        const next = { ...current, ...definedOnly(patch) };
+        const [row] = await runner()<Row[]>`
+          UPDATE nodes SET mac = ${next.mac}, name = ${next.name}, hostname = ${next.hostname},
+            status = ${next.status}, cluster_id = ${next.cluster_id}, group_id = ${next.group_id},
+            roles = ${json(next.roles)}::jsonb, pending_roles = ${json(next.pending_roles)}::jsonb,
+            pending_addition = ${next.pending_addition},
+            pending_deletion = ${next.pending_deletion}, online = ${next.online},
+            meta = ${json(next.meta)}::jsonb
+          WHERE id = ${id} RETURNING *`;
+        return toNode(row);
+      }),
+    async deleteNode(id) {
+      if (!isId(id)) return undefined;
+      const [row] = await runner()<Row[]>`DELETE FROM nodes WHERE id = ${id} RETURNING *`;
+      return row && toNode(row);
+    },
+    async deleteNodes(ids) {
+      const wanted = [...new Set(ids)].filter(isId);
+      if (wanted.length === 0) return [];
+      const rows = await runner()<Row[]>`
+        DELETE FROM nodes WHERE id = ANY(${wanted}::integer[]) RETURNING *`;
+      const byId = new Map(rows.map((row) => [row.id as number, toNode(row)]));
+      return wanted.flatMap((id) => byId.get(id) ?? []);
+    },
+    createNodeGroup: (data) =>
+      guarded(async () => {
+        const [row] = await runner()<Row[]>`
+          INSERT INTO nodegroups (name, cluster_id) VALUES (${data.name}, ${data.cluster_id})
+          RETURNING *`;
+        return toNodeGroup(row);
+      }, data),
+    async deleteNodeGroup(id) {
+      if (!isId(id)) return undefined;
+      const tx = runner();
+      await tx`UPDATE nodes SET group_id = NULL WHERE group_id = ${id}`;
+      const [row] = await tx<Row[]>`DELETE FROM nodegroups WHERE id = ${id} RETURNING *`;
+      return row && toNodeGroup(row);
+    },
+  };
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   type NodePatch,
   type Store,
   StoreConflictError,
+  type StoreWriter,
 } from "./store.ts";
 
 /** Options of {@linkcode openSqliteStore}. */
@@ -240,68 +241,72 @@ export class SqliteStore implements Store {
 
   /** Stores a new cluster; rejects with `StoreConflictError` when the name is taken. */
   createCluster(data: NewCluster): Promise<Cluster> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        this.#assertClusterNameFree(data.name);
-        const { lastInsertRowid } = this.#run(
-          "INSERT INTO clusters (name, mode, status, release, extensions, attributes) VALUES (?, ?, ?, ?, ?, ?)",
-          [
-            data.name,
-            data.mode,
-            "new",
-            data.release,
-            JSON.stringify(data.extensions),
-            JSON.stringify(data.attributes),
-          ],
-        );
-        return this.#cluster(Number(lastInsertRowid))!;
-      });
-    });
+    return this.write((tx) => tx.createCluster(data));
+  }
+
+  #createCluster(data: NewCluster): Cluster {
+    this.#assertClusterNameFree(data.name);
+    const { lastInsertRowid } = this.#run(
+      "INSERT INTO clusters (name, mode, status, release, extensions, attributes) VALUES (?, ?, ?, ?, ?, ?)",
+      [
+        data.name,
+        data.mode,
+        "new",
+        data.release,
+        JSON.stringify(data.extensions),
+        JSON.stringify(data.attributes),
+      ],
+    );
+    return this.#cluster(Number(lastInsertRowid))!;
   }
 
   /** Changes a cluster; answers `undefined` for an unknown id. */
   updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        if (!this.#cluster(id)) return undefined;
-        if (patch.name !== undefined) this.#assertClusterNameFree(patch.name, id);
-        const { columns, values } = assignments(CLUSTER_COLUMNS, patch);
-        if (columns.length > 0) {
-          this.#run(`UPDATE clusters SET ${columns} WHERE id = ?`, [...values, id]);
-        }
-        return this.#cluster(id);
-      });
-    });
+    return this.write((tx) => tx.updateCluster(id, patch));
+  }
+
+  #updateCluster(id: number, patch: ClusterPatch): Cluster | undefined {
+    if (!this.#cluster(id)) return undefined;
+    if (patch.name !== undefined) this.#assertClusterNameFree(patch.name, id);
+    const { columns, values } = assignments(CLUSTER_COLUMNS, patch);
+    if (columns.length > 0) {
+      this.#run(`UPDATE clusters SET ${columns} WHERE id = ?`, [...values, id]);
+    }
+    return this.#cluster(id);
   }
 
   /** Deletes a cluster and its node groups; its nodes go back to the pool. */
   deleteCluster(id: number): Promise<Cluster | undefined> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        const cluster = this.#cluster(id);
-        if (!cluster) return undefined;
-        this.#run(
-          `UPDATE nodes SET cluster_id = NULL, group_id = NULL, status = 'discover', roles = '[]',
-            pending_roles = '[]', pending_addition = 0, pending_deletion = 0 WHERE cluster_id = ?`,
-          [id],
-        );
-        this.#run("DELETE FROM nodegroups WHERE cluster_id = ?", [id]);
-        this.#run("DELETE FROM clusters WHERE id = ?", [id]);
-        return cluster;
-      });
-    });
+    return this.write((tx) => tx.deleteCluster(id));
+  }
+
+  #deleteCluster(id: number): Cluster | undefined {
+    const cluster = this.#cluster(id);
+    if (!cluster) return undefined;
+    this.#run(
+      `UPDATE nodes SET cluster_id = NULL, group_id = NULL, status = 'discover', roles = '[]',
+        pending_roles = '[]', pending_addition = 0, pending_deletion = 0 WHERE cluster_id = ?`,
+      [id],
+    );
+    this.#run("DELETE FROM nodegroups WHERE cluster_id = ?", [id]);
+    this.#run("DELETE FROM clusters WHERE id = ?", [id]);
+    return cluster;
   }
 
   // --- nodes --------------------------------------------------------------
 
   /** Nodes, optionally of one cluster, by id. */
   listNodes(filter: { cluster_id?: number } = {}): Promise<Node[]> {
-    return this.#use(() => {
+    return this.#use(() => this.#listNodes(filter));
+  }
+
+  #listNodes(filter: { cluster_id?: number } = {}): Node[] {
+    {
       const rows = filter.cluster_id === undefined
         ? this.#all("SELECT * FROM nodes ORDER BY id")
         : this.#all("SELECT * FROM nodes WHERE cluster_id = ? ORDER BY id", [filter.cluster_id]);
       return rows.map(toNode);
-    });
+    }
   }
 
   /** One node, or `undefined`. */
@@ -313,91 +318,95 @@ export class SqliteStore implements Store {
 
   /** Stores a new node; rejects with `StoreConflictError` when the MAC is taken. */
   createNode(data: NewNode): Promise<Node> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        this.#assertMacFree(data.mac);
-        const clusterId = data.cluster_id ?? null;
-        const { lastInsertRowid } = this.#run(
-          `INSERT INTO nodes (uuid, mac, name, hostname, status, cluster_id, group_id, roles,
-            pending_roles, pending_addition, pending_deletion, online, meta)
-            VALUES (?, ?, ?, ?, 'discover', ?, ?, ?, ?, ?, 0, ?, ?)`,
-          [
-            crypto.randomUUID(),
-            data.mac,
-            data.name ?? defaultNodeName(data.mac),
-            data.hostname ?? "",
-            clusterId,
-            data.group_id ?? null,
-            JSON.stringify(data.roles ?? []),
-            JSON.stringify(data.pending_roles ?? []),
-            clusterId === null ? 0 : 1,
-            data.online === false ? 0 : 1,
-            JSON.stringify(data.meta ?? {}),
-          ],
-        );
-        const id = Number(lastInsertRowid);
-        if (data.hostname === undefined) {
-          this.#run("UPDATE nodes SET hostname = ? WHERE id = ?", [defaultHostname(id), id]);
-        }
-        return this.#node(id)!;
-      });
-    });
+    return this.write((tx) => tx.createNode(data));
+  }
+
+  #createNode(data: NewNode): Node {
+    this.#assertMacFree(data.mac);
+    const clusterId = data.cluster_id ?? null;
+    const { lastInsertRowid } = this.#run(
+      `INSERT INTO nodes (uuid, mac, name, hostname, status, cluster_id, group_id, roles,
+        pending_roles, pending_addition, pending_deletion, online, meta)
+        VALUES (?, ?, ?, ?, 'discover', ?, ?, ?, ?, ?, 0, ?, ?)`,
+      [
+        crypto.randomUUID(),
+        data.mac,
+        data.name ?? defaultNodeName(data.mac),
+        data.hostname ?? "",
+        clusterId,
+        data.group_id ?? null,
+        JSON.stringify(data.roles ?? []),
+        JSON.stringify(data.pending_roles ?? []),
+        clusterId === null ? 0 : 1,
+        data.online === false ? 0 : 1,
+        JSON.stringify(data.meta ?? {}),
+      ],
+    );
+    const id = Number(lastInsertRowid);
+    if (data.hostname === undefined) {
+      this.#run("UPDATE nodes SET hostname = ? WHERE id = ?", [defaultHostname(id), id]);
+    }
+    return this.#node(id)!;
   }
 
   /** Changes a node; answers `undefined` for an unknown id. */
   updateNode(id: number, patch: NodePatch): Promise<Node | undefined> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        if (!this.#node(id)) return undefined;
-        if (patch.mac !== undefined) this.#assertMacFree(patch.mac, id);
-        const { columns, values } = assignments(NODE_COLUMNS, patch);
-        if (columns.length > 0) {
-          this.#run(`UPDATE nodes SET ${columns} WHERE id = ?`, [...values, id]);
-        }
-        return this.#node(id);
-      });
-    });
+    return this.write((tx) => tx.updateNode(id, patch));
+  }
+
+  #updateNode(id: number, patch: NodePatch): Node | undefined {
+    if (!this.#node(id)) return undefined;
+    if (patch.mac !== undefined) this.#assertMacFree(patch.mac, id);
+    const { columns, values } = assignments(NODE_COLUMNS, patch);
+    if (columns.length > 0) {
+      this.#run(`UPDATE nodes SET ${columns} WHERE id = ?`, [...values, id]);
+    }
+    return this.#node(id);
   }
 
   /** Deletes a node; answers it, or `undefined` for an unknown id. */
   deleteNode(id: number): Promise<Node | undefined> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        const node = this.#node(id);
-        if (node) this.#run("DELETE FROM nodes WHERE id = ?", [id]);
-        return node;
-      });
-    });
+    return this.write((tx) => tx.deleteNode(id));
+  }
+
+  #deleteNode(id: number): Node | undefined {
+    const node = this.#node(id);
+    if (node) this.#run("DELETE FROM nodes WHERE id = ?", [id]);
+    return node;
   }
 
   /** Deletes the nodes that exist among `ids` in one transaction; answers them. */
   deleteNodes(ids: readonly number[]): Promise<Node[]> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        const deleted: Node[] = [];
-        for (const id of new Set(ids)) {
-          const node = this.#node(id);
-          if (!node) continue;
-          this.#run("DELETE FROM nodes WHERE id = ?", [id]);
-          deleted.push(node);
-        }
-        return deleted;
-      });
-    });
+    return this.write((tx) => tx.deleteNodes(ids));
+  }
+
+  #deleteNodes(ids: readonly number[]): Node[] {
+    const deleted: Node[] = [];
+    for (const id of new Set(ids)) {
+      const node = this.#node(id);
+      if (!node) continue;
+      this.#run("DELETE FROM nodes WHERE id = ?", [id]);
+      deleted.push(node);
+    }
+    return deleted;
   }
 
   // --- node groups --------------------------------------------------------
 
   /** Node groups, optionally of one cluster, by id. */
   listNodeGroups(filter: { cluster_id?: number } = {}): Promise<NodeGroup[]> {
-    return this.#use(() => {
+    return this.#use(() => this.#listNodeGroups(filter));
+  }
+
+  #listNodeGroups(filter: { cluster_id?: number } = {}): NodeGroup[] {
+    {
       const rows = filter.cluster_id === undefined
         ? this.#all("SELECT * FROM nodegroups ORDER BY id")
         : this.#all("SELECT * FROM nodegroups WHERE cluster_id = ? ORDER BY id", [
           filter.cluster_id,
         ]);
       return rows.map(toNodeGroup);
-    });
+    }
   }
 
   /** One node group, or `undefined`. */
@@ -409,35 +418,90 @@ export class SqliteStore implements Store {
 
   /** Stores a node group; rejects with `StoreConflictError` when its cluster has one of that name. */
   createNodeGroup(data: NewNodeGroup): Promise<NodeGroup> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        const taken = this.#get("SELECT id FROM nodegroups WHERE cluster_id = ? AND name = ?", [
-          data.cluster_id,
-          data.name,
-        ]);
-        if (taken) {
-          throw new StoreConflictError(
-            `Cannot create node group "${data.name}": cluster ${data.cluster_id} already has node group ${taken.id} of that name`,
-            "name",
-          );
-        }
-        const { lastInsertRowid } = this.#run(
-          "INSERT INTO nodegroups (name, cluster_id) VALUES (?, ?)",
-          [data.name, data.cluster_id],
-        );
-        return this.#nodeGroup(Number(lastInsertRowid))!;
-      });
-    });
+    return this.write((tx) => tx.createNodeGroup(data));
+  }
+
+  #createNodeGroup(data: NewNodeGroup): NodeGroup {
+    const taken = this.#get("SELECT id FROM nodegroups WHERE cluster_id = ? AND name = ?", [
+      data.cluster_id,
+      data.name,
+    ]);
+    if (taken) {
+      throw new StoreConflictError(
+        `Cannot create node group "${data.name}": cluster ${data.cluster_id} already has node group ${taken.id} of that name`,
+        "name",
+      );
+    }
+    const { lastInsertRowid } = this.#run(
+      "INSERT INTO nodegroups (name, cluster_id) VALUES (?, ?)",
+      [data.name, data.cluster_id],
+    );
+    return this.#nodeGroup(Number(lastInsertRowid))!;
   }
 
   /** Deletes a node group (its nodes keep their cluster, without a group). */
   deleteNodeGroup(id: number): Promise<NodeGroup | undefined> {
-    return this.#use(() => {
-      return this.#transaction(() => {
-        const group = this.#nodeGroup(id);
-        if (group) this.#run("DELETE FROM nodegroups WHERE id = ?", [id]);
-        return group;
-      });
+    return this.write((tx) => tx.deleteNodeGroup(id));
+  }
+
+  #deleteNodeGroup(id: number): NodeGroup | undefined {
+    const group = this.#nodeGroup(id);
+    if (group) this.#run("DELETE FROM nodegroups WHERE id = ?", [id]);
+    return group;
+  }
+
+  /**
+   * Runs `fn` in one `BEGIN IMMEDIATE` transaction. The store holds one
+   * connection, so the store is held exclusively while `fn` runs (it may
+   * await): every other call waits for the commit or the rollback.
+   *
+   * @param fn The read-check-write.
+   * @returns What `fn` answers, once committed.
+   * @throws {StoreConflictError} When a write breaks a uniqueness or foreign key rule.
+   */
+  write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
+    return this.#exclusive(async () => {
+      const db = this.#db;
+      let live = true;
+      const use = <R>(work: () => R): Promise<R> => {
+        if (!live) {
+          return Promise.reject(
+            new Error("Cannot use the transaction of store.write(): it is over"),
+          );
+        }
+        try {
+          return Promise.resolve(work());
+        } catch (error) {
+          return Promise.reject(translateConstraint(error));
+        }
+      };
+      const writer: StoreWriter = {
+        getCluster: (id) => use(() => this.#cluster(id)),
+        getNode: (id) => use(() => this.#node(id)),
+        getNodeGroup: (id) => use(() => this.#nodeGroup(id)),
+        listNodes: (filter) => use(() => this.#listNodes(filter)),
+        listNodeGroups: (filter) => use(() => this.#listNodeGroups(filter)),
+        createCluster: (data) => use(() => this.#createCluster(data)),
+        updateCluster: (id, patch) => use(() => this.#updateCluster(id, patch)),
+        deleteCluster: (id) => use(() => this.#deleteCluster(id)),
+        createNode: (data) => use(() => this.#createNode(data)),
+        updateNode: (id, patch) => use(() => this.#updateNode(id, patch)),
+        deleteNode: (id) => use(() => this.#deleteNode(id)),
+        deleteNodes: (ids) => use(() => this.#deleteNodes(ids)),
+        createNodeGroup: (data) => use(() => this.#createNodeGroup(data)),
+        deleteNodeGroup: (id) => use(() => this.#deleteNodeGroup(id)),
+      };
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await fn(writer);
+        live = false;
+        db.exec("COMMIT");
+        return result;
+      } catch (error) {
+        live = false;
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw translateConstraint(error);
+      }
     });
   }
 

@@ -3,8 +3,12 @@
  * groups, the core schema and each extension's own migrated tables. SQLite
  * (`sqlite.ts`) and PostgreSQL (`postgres.ts`) implement it.
  *
- * Every method is atomic on its own: it runs in one transaction, so that a
- * request never leaves half a change behind.
+ * Plain reads (`listClusters`, `getNode`, …) run outside any transaction.
+ * Every read-modify-write goes through {@linkcode Store.write}: the reads
+ * and the writes of the callback run in one transaction that serializes with
+ * every other writer (SQLite `BEGIN IMMEDIATE`, PostgreSQL `SELECT … FOR
+ * UPDATE` on the rows read), so no acknowledged change is lost and a rule
+ * checked on what was read still holds when the change is committed.
  *
  * @module
  */
@@ -55,6 +59,43 @@ export interface AppliedMigration {
   applied_at: string;
 }
 
+/**
+ * The reads and writes of one {@linkcode Store.write} transaction. Its reads
+ * lock what they return until the transaction ends, so that what the
+ * callback decides on what it read is still true when it commits.
+ */
+export interface StoreWriter {
+  getCluster(id: number): Promise<Cluster | undefined>;
+  getNode(id: number): Promise<Node | undefined>;
+  getNodeGroup(id: number): Promise<NodeGroup | undefined>;
+  listNodes(filter?: { cluster_id?: number }): Promise<Node[]>;
+  listNodeGroups(filter?: { cluster_id?: number }): Promise<NodeGroup[]>;
+
+  /** Rejects with `StoreConflictError` when the name is taken. */
+  createCluster(data: NewCluster): Promise<Cluster>;
+  /** Answers `undefined` for an unknown id. */
+  updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined>;
+  /**
+   * Deletes the cluster and its node groups; its nodes go back to the pool
+   * (`cluster_id` and `group_id` null, `status` discover, no roles).
+   * Answers the deleted cluster, or `undefined` for an unknown id.
+   */
+  deleteCluster(id: number): Promise<Cluster | undefined>;
+
+  /** Rejects with `StoreConflictError` when the MAC is taken. */
+  createNode(data: NewNode): Promise<Node>;
+  /** Answers `undefined` for an unknown id. */
+  updateNode(id: number, patch: NodePatch): Promise<Node | undefined>;
+  deleteNode(id: number): Promise<Node | undefined>;
+  /** Deletes the nodes that exist among `ids`; answers them, in the order given. */
+  deleteNodes(ids: readonly number[]): Promise<Node[]>;
+
+  /** Rejects with `StoreConflictError` when its cluster has a group of that name. */
+  createNodeGroup(data: NewNodeGroup): Promise<NodeGroup>;
+  /** Deletes a node group (its nodes keep their cluster, without a group). */
+  deleteNodeGroup(id: number): Promise<NodeGroup | undefined>;
+}
+
 /** A store of clusters, nodes and node groups; see the module docs. */
 export interface Store {
   /** Which SQL dialect the database speaks. */
@@ -101,6 +142,20 @@ export interface Store {
   createNodeGroup(data: NewNodeGroup): Promise<NodeGroup>;
   deleteNodeGroup(id: number): Promise<NodeGroup | undefined>;
 
+  /**
+   * Runs `fn` in one transaction that serializes with every other writer:
+   * its reads lock what they return, its writes commit together when `fn`
+   * resolves and roll back when it throws (the error is rethrown). Read the
+   * request body before, notify extensions after: never wait on a client
+   * inside `fn`.
+   *
+   * @param fn The read-check-write.
+   * @returns What `fn` answers, once committed.
+   * @throws {StoreConflictError} When a write breaks a uniqueness rule.
+   * @throws {StoreUnavailableError} When the database cannot be reached.
+   */
+  write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
+
   /** Closes the database; pending writes are flushed first. */
   close(): Promise<void>;
 }
@@ -117,5 +172,25 @@ export class StoreConflictError extends Error {
     super(message);
     this.name = "StoreConflictError";
     this.field = field;
+  }
+}
+
+/**
+ * The database cannot be reached (PostgreSQL down, restarting, or the
+ * connection was cut). Nothing of the call was committed; the store
+ * reconnects by itself, so the same call can be tried again later. The
+ * HTTP layer answers 503 with `Retry-After`.
+ */
+export class StoreUnavailableError extends Error {
+  /** Seconds after which a retry is sensible. */
+  readonly retryAfterSeconds: number;
+  /**
+   * @param message What could not be done, and why.
+   * @param options The driver's error as `cause`; `retryAfterSeconds` (default 1).
+   */
+  constructor(message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "StoreUnavailableError";
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
   }
 }

@@ -1,0 +1,133 @@
+/**
+ * `Store.write()` on both stores: the read and the write of a callback form
+ * one transaction that serializes with every other writer. SQLite always;
+ * PostgreSQL when `NAILGUN_TEST_POSTGRES_URL` is set.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { openStore } from "../src/service/store/open_store.ts";
+import type { Store } from "../src/service/store/store.ts";
+import { createTestDatabase, POSTGRES_URL_VARIABLE } from "./_postgres/database.ts";
+
+const HAS_POSTGRES = Deno.env.get(POSTGRES_URL_VARIABLE) !== undefined;
+
+/** The stores under test: a fresh migrated SQLite file, and a fresh PostgreSQL database. */
+const STORES: { kind: string; ignore: boolean; open: () => Promise<Store & AsyncDisposable> }[] = [
+  {
+    kind: "sqlite",
+    ignore: false,
+    open: async () => {
+      const dir = await Deno.makeTempDir({ prefix: "nailgun-store-" });
+      const store = await openStore(join(dir, "nailgun.db"));
+      await store.migrateCore();
+      return Object.assign(store, {
+        [Symbol.asyncDispose]: async () => {
+          await store.close();
+          await Deno.remove(dir, { recursive: true });
+        },
+      });
+    },
+  },
+  {
+    kind: "postgres",
+    ignore: !HAS_POSTGRES,
+    open: async () => {
+      const database = await createTestDatabase();
+      const store = await openStore(database.url);
+      await store.migrateCore();
+      return Object.assign(store, {
+        [Symbol.asyncDispose]: async () => {
+          await store.close();
+          await database.drop();
+        },
+      });
+    },
+  },
+];
+
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const { kind, ignore, open } of STORES) {
+  Deno.test({
+    name:
+      `Store.write() keeps every key of 20 concurrent read-modify-writes of one cluster × 3 rounds (${kind})`,
+    ignore,
+    async fn() {
+      await using store = await open();
+      const cluster = await store.createCluster({
+        name: "env",
+        mode: "ha_compact",
+        release: "r",
+        extensions: [],
+        attributes: {},
+      });
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(Array.from({ length: 20 }, (_, i) =>
+          store.write(async (tx) => {
+            const current = await tx.getCluster(cluster.id);
+            assert.ok(current);
+            await tick(2); // the window in which a lost update happens
+            await tx.updateCluster(cluster.id, {
+              attributes: { ...current.attributes, [`k${round}_${i}`]: i },
+            });
+          })));
+      }
+      const keys = Object.keys((await store.getCluster(cluster.id))!.attributes);
+      assert.equal(keys.length, 60, `kept ${keys.length} of 60 keys: ${keys.join(", ")}`);
+    },
+  });
+
+  Deno.test({
+    name: `Store.write() commits nothing of a callback that throws (${kind})`,
+    ignore,
+    async fn() {
+      await using store = await open();
+      await assert.rejects(
+        () =>
+          store.write(async (tx) => {
+            await tx.createNode({ mac: "52:54:00:00:00:01" });
+            await tx.createCluster({
+              name: "half",
+              mode: "ha_compact",
+              release: "r",
+              extensions: [],
+              attributes: {},
+            });
+            throw new Error("changed my mind");
+          }),
+        /changed my mind/,
+      );
+      assert.deepEqual(await store.listNodes(), []);
+      assert.deepEqual(await store.listClusters(), []);
+    },
+  });
+
+  Deno.test({
+    name:
+      `Store.write() lets only one of two concurrent claims of the last free slot succeed (${kind})`,
+    ignore,
+    async fn() {
+      await using store = await open();
+      const cluster = await store.createCluster({
+        name: "env",
+        mode: "ha_compact",
+        release: "r",
+        extensions: [],
+        attributes: { slots: 1 },
+      });
+      // A rule checked on what was read: a cluster takes at most `slots` nodes.
+      const claim = (mac: string) =>
+        store.write(async (tx) => {
+          const current = await tx.getCluster(cluster.id);
+          const members = await tx.listNodes({ cluster_id: cluster.id });
+          await tick(5);
+          if (members.length >= Number(current!.attributes.slots)) return false;
+          await tx.createNode({ mac, cluster_id: cluster.id });
+          return true;
+        });
+      const results = await Promise.all([claim("52:54:00:00:00:01"), claim("52:54:00:00:00:02")]);
+      assert.deepEqual(results.sort(), [false, true]);
+      assert.equal((await store.listNodes({ cluster_id: cluster.id })).length, 1);
+    },
+  });
+}
