@@ -23,6 +23,8 @@ import { DEPLOYMENT_ROUTES } from "./routes/deployment.ts";
 import { INFO_ROUTES } from "./routes/info.ts";
 import { NODE_GROUP_ROUTES } from "./routes/nodegroups.ts";
 import { NODE_ROUTES } from "./routes/nodes.ts";
+import { DELIVERY_ROUTES } from "./delivery/routes.ts";
+import type { DeliveryEngine } from "./delivery/delivery_loop.ts";
 import { StoreConflictError } from "./store/store.ts";
 import type { Store } from "./store/store.ts";
 
@@ -37,6 +39,7 @@ const CORE_ROUTE_TABLE: readonly CoreRoute[] = [
   ...DEPLOYMENT_ROUTES,
   ...NODE_ROUTES,
   ...NODE_GROUP_ROUTES,
+  ...DELIVERY_ROUTES,
 ];
 
 /**
@@ -62,6 +65,8 @@ export interface NailgunOptions {
   logger?: Logger;
   /** The largest request body accepted, in bytes; default 1 MiB. */
   bodyLimit?: number;
+  /** The delivery loops of durable extensions. */
+  delivery?: DeliveryEngine;
 }
 
 /** The application: a request handler over the store and the extensions. */
@@ -123,6 +128,7 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     clusterDefaults: defaults.filter((name) => manager.has(name)),
     logger,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    delivery: options.delivery,
   };
   const router = new Router<Served>();
   for (const route of CORE_ROUTE_TABLE) {

@@ -19,6 +19,8 @@ import { createLogger, isLogLevel } from "./logger.ts";
 import { openStore, parseDatabaseUrl, redact } from "./store/open_store.ts";
 import type { Store } from "./store/store.ts";
 import { formatLoadReport } from "./report_table.ts";
+import type { DeliveryEngine } from "./delivery/delivery_loop.ts";
+import { startDelivery } from "./delivery/start.ts";
 
 /** Options of {@linkcode startNailgun}. */
 export interface StartOptions {
@@ -113,6 +115,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
   const logger = options.logger ?? createLogger();
   const store = await openStore(options.databaseUrl);
   let manager: ExtensionManager | undefined;
+  let delivery: DeliveryEngine | undefined;
   try {
     await store.migrateCore();
     const loaded = await loadExtensions({
@@ -126,7 +129,9 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
     });
     manager = loaded.manager;
     const { report, config } = loaded;
+    delivery = await startDelivery(store, manager, { delivery: config.delivery, logger });
     const app = createNailgun({
+      delivery,
       store,
       manager,
       report,
@@ -168,6 +173,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
           await new Promise((resolve) => setTimeout(resolve, grace));
         }
         await server.shutdown();
+        await delivery?.stop();
         await running.teardown(); // logs each failure itself
         await store.close();
         logger.info("stopped");
@@ -184,6 +190,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
       },
     };
   } catch (error) {
+    await delivery?.stop();
     await manager?.teardown();
     await store.close();
     throw error;

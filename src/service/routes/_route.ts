@@ -5,6 +5,7 @@ import type { ExtensionManager } from "../../manager.ts";
 import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
 import type { RouteSignature } from "../../routes.ts";
 import { HttpError, readJsonBody } from "../http.ts";
+import type { DeliveryEngine } from "../delivery/delivery_loop.ts";
 import type { Store } from "../store/store.ts";
 
 /** What the service holds while it serves. */
@@ -21,6 +22,8 @@ export interface ServiceState {
   readonly logger: Logger;
   /** The largest request body accepted, in bytes. */
   readonly bodyLimit: number;
+  /** The delivery loops of durable extensions (`delivery/`), if started. */
+  readonly delivery?: DeliveryEngine;
 }
 
 /** One request to a core route. */

@@ -40,7 +40,11 @@ async function patchAttributes(call: CoreCall): Promise<Response> {
     : body;
   const attributes = mergeAttributes(cluster.attributes, patch);
   const { store, manager } = call.state;
-  const updated = await store.updateCluster(cluster.id, { attributes });
+  const updated = await store.write(async (tx) => {
+    const updated = await tx.updateCluster(cluster.id, { attributes });
+    if (updated) tx.enqueue("onClusterPatchAttributes", updated, updated.attributes);
+    return updated;
+  });
   if (!updated) throw notFound("cluster", cluster.id);
   await manager.notify("onClusterPatchAttributes", updated, structuredClone(updated.attributes));
   return json({ editable: updated.attributes });

@@ -40,12 +40,16 @@ async function createCluster(call: CoreCall): Promise<Response> {
   const data: ClusterCreationData = parseBody(ClusterCreateBody, await bodyOf(call), action);
   if (data.extensions) assertLoadedExtensions(call, data.extensions, action, "extensions", true);
   const { store, manager, clusterDefaults } = call.state;
-  const cluster = await store.createCluster({
-    name: data.name,
-    mode: data.mode ?? DEFAULT_CLUSTER_MODE,
-    release: data.release ?? DEFAULT_CLUSTER_RELEASE,
-    extensions: [...(data.extensions ?? clusterDefaults)],
-    attributes: structuredClone(data.attributes ?? {}),
+  const cluster = await store.write(async (tx) => {
+    const cluster = await tx.createCluster({
+      name: data.name,
+      mode: data.mode ?? DEFAULT_CLUSTER_MODE,
+      release: data.release ?? DEFAULT_CLUSTER_RELEASE,
+      extensions: [...(data.extensions ?? clusterDefaults)],
+      attributes: structuredClone(data.attributes ?? {}),
+    });
+    tx.enqueue("onClusterCreate", cluster, data);
+    return cluster;
   });
   await manager.notify("onClusterCreate", structuredClone(cluster), data);
   return json(cluster, 201);
@@ -66,14 +70,21 @@ async function updateCluster(call: CoreCall): Promise<Response> {
 async function deleteCluster(call: CoreCall): Promise<Response> {
   const cluster = await clusterOf(call);
   const { store, manager } = call.state;
-  const members = await store.listNodes({ cluster_id: cluster.id });
-  const deleted = await store.deleteCluster(cluster.id);
+  const { deleted, removed } = await store.write(async (tx) => {
+    const members = await tx.listNodes({ cluster_id: cluster.id });
+    const deleted = await tx.deleteCluster(cluster.id);
+    const removed = [];
+    // Its nodes went back to the pool: each one was removed from the cluster.
+    for (const member of deleted ? members : []) {
+      const node = await tx.getNode(member.id);
+      if (node) removed.push(node);
+      if (node) tx.enqueue("onRemoveNodeFromCluster", node);
+    }
+    if (deleted) tx.enqueue("onClusterDelete", deleted);
+    return { deleted, removed };
+  });
   if (!deleted) throw notFound("cluster", cluster.id);
-  // Its nodes went back to the pool: each one was removed from the cluster.
-  for (const member of members) {
-    const node = await store.getNode(member.id);
-    if (node) await manager.notify("onRemoveNodeFromCluster", node);
-  }
+  for (const node of removed) await manager.notify("onRemoveNodeFromCluster", node);
   await manager.notify("onClusterDelete", deleted);
   return noContent();
 }

@@ -35,9 +35,16 @@ export const INFO_ROUTES: readonly CoreRoute[] = [
   {
     method: "GET",
     path: "/extensions/status/",
-    handle: (call) => {
+    handle: async (call) => {
       const { loaded, failed, skipped } = call.state.report;
-      return Promise.resolve(json({ loaded, failed, skipped }));
+      const delivery = await call.state.delivery?.status();
+      return json({
+        loaded: delivery
+          ? loaded.map((entry) => ({ ...entry, delivery: delivery.get(entry.name) }))
+          : loaded,
+        failed,
+        skipped,
+      });
     },
   },
 ];

@@ -23,7 +23,11 @@ async function createNodeGroup(call: CoreCall): Promise<Response> {
   if (!(await store.getCluster(data.cluster_id))) {
     throw badField(action, "cluster_id", "must be the id of an existing cluster", data.cluster_id);
   }
-  const group = await store.createNodeGroup(data);
+  const group = await store.write(async (tx) => {
+    const group = await tx.createNodeGroup(data);
+    tx.enqueue("onNodegroupCreate", group);
+    return group;
+  });
   await manager.notify("onNodegroupCreate", group);
   return json(group, 201);
 }
@@ -31,7 +35,11 @@ async function createNodeGroup(call: CoreCall): Promise<Response> {
 async function deleteNodeGroup(call: CoreCall): Promise<Response> {
   const group = await nodeGroupOf(call);
   const { store, manager } = call.state;
-  const deleted = await store.deleteNodeGroup(group.id);
+  const deleted = await store.write(async (tx) => {
+    const deleted = await tx.deleteNodeGroup(group.id);
+    if (deleted) tx.enqueue("onNodegroupDelete", deleted);
+    return deleted;
+  });
   if (!deleted) throw notFound("node group", group.id);
   await manager.notify("onNodegroupDelete", deleted);
   return noContent();

@@ -48,7 +48,11 @@ async function createNode(call: CoreCall): Promise<Response> {
   const clusterId = data.cluster_id ?? null;
   await assertPlacement(call, action, clusterId, data.group_id, true);
   const { store, manager } = call.state;
-  const node = await store.createNode(data);
+  const node = await store.write(async (tx) => {
+    const node = await tx.createNode(data);
+    tx.enqueue("onNodeCreate", node);
+    return node;
+  });
   await manager.notify("onNodeCreate", node);
   return json(node, 201);
 }
@@ -89,7 +93,12 @@ async function updateNode(call: CoreCall): Promise<Response> {
   const groupId = removed ? null : body.group_id;
   await assertPlacement(call, action, clusterId, groupId, body.cluster_id !== undefined);
   const { store, manager } = call.state;
-  const updated = await store.updateNode(node.id, patch);
+  const updated = await store.write(async (tx) => {
+    const updated = await tx.updateNode(node.id, patch);
+    if (updated && removed) tx.enqueue("onRemoveNodeFromCluster", updated);
+    if (updated) tx.enqueue("onNodeUpdate", updated);
+    return updated;
+  });
   if (!updated) throw notFound("node", node.id);
   if (removed) await manager.notify("onRemoveNodeFromCluster", structuredClone(updated));
   await manager.notify("onNodeUpdate", updated);
@@ -99,7 +108,11 @@ async function updateNode(call: CoreCall): Promise<Response> {
 async function deleteNode(call: CoreCall): Promise<Response> {
   const node = await nodeOf(call);
   const { store, manager } = call.state;
-  const deleted = await store.deleteNode(node.id);
+  const deleted = await store.write(async (tx) => {
+    const deleted = await tx.deleteNode(node.id);
+    if (deleted) tx.enqueue("onNodeDelete", deleted);
+    return deleted;
+  });
   if (!deleted) throw notFound("node", node.id);
   await manager.notify("onNodeDelete", deleted);
   return noContent();
@@ -120,7 +133,11 @@ async function deleteNodes(call: CoreCall): Promise<Response> {
       { field: "ids", missing },
     );
   }
-  const deleted: Node[] = await store.deleteNodes(unique);
+  const deleted: Node[] = await store.write(async (tx) => {
+    const deleted = await tx.deleteNodes(unique);
+    tx.enqueue("onNodeCollectionDelete", deleted.map((node) => node.id));
+    return deleted;
+  });
   await manager.notify("onNodeCollectionDelete", deleted.map((node) => node.id));
   return noContent();
 }
@@ -128,12 +145,16 @@ async function deleteNodes(call: CoreCall): Promise<Response> {
 async function resetNode(call: CoreCall): Promise<Response> {
   const node = await nodeOf(call);
   const { store, manager } = call.state;
-  const updated = await store.updateNode(node.id, {
-    status: "discover",
-    roles: [],
-    pending_roles: [...new Set([...node.pending_roles, ...node.roles])],
-    pending_addition: node.cluster_id !== null,
-    pending_deletion: false,
+  const updated = await store.write(async (tx) => {
+    const updated = await tx.updateNode(node.id, {
+      status: "discover",
+      roles: [],
+      pending_roles: [...new Set([...node.pending_roles, ...node.roles])],
+      pending_addition: node.cluster_id !== null,
+      pending_deletion: false,
+    });
+    if (updated) tx.enqueue("onNodeReset", updated);
+    return updated;
   });
   if (!updated) throw notFound("node", node.id);
   await manager.notify("onNodeReset", updated);

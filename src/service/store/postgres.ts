@@ -10,6 +10,8 @@
  * @module
  */
 import postgres from "npm:postgres@3.4.9";
+import type { CompiledQuery } from "kysely";
+import { type Outbox, PendingEvents } from "../delivery/outbox.ts";
 import { withTimeLimit } from "../../dispatcher.ts";
 import { describeError, ExtensionLoadError } from "../../errors.ts";
 import type { Extension, ExtensionDatabase, ExtensionMigration } from "../../extension.ts";
@@ -148,6 +150,7 @@ class PostgresStore implements Store {
   readonly #shown: string;
   readonly #migrationTimeoutMs: number;
   #closed: Promise<void> | undefined;
+  #outbox: Outbox | undefined;
 
   constructor(sql: Sql, shown: string, migrationTimeoutMs: number) {
     this.#sql = sql;
@@ -342,20 +345,35 @@ class PostgresStore implements Store {
   async write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
     let live = true;
     const conflict = (error: unknown, group?: NewNodeGroup) => this.#conflictOf(error, group);
+    const events = new PendingEvents(this.#outbox);
     try {
-      return await this.#live().begin(async (tx) => {
+      const result = await this.#live().begin(async (tx) => {
         try {
-          return await fn(writerOver(() => {
-            if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
-            return tx;
-          }, conflict));
+          const writer = writerOver(
+            () => {
+              if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
+              return tx;
+            },
+            conflict,
+            events,
+          );
+          const result = await fn(writer);
+          await events.flush(writer);
+          return result;
         } finally {
           live = false;
         }
       }) as T;
+      events.committed();
+      return result;
     } catch (error) {
       throw await this.#conflictOf(error, undefined) ?? error;
     }
+  }
+
+  /** Durable delivery: `write()` writes what its writer enqueued to this outbox. */
+  useOutbox(outbox: Outbox): void {
+    this.#outbox = outbox;
   }
 
   close(): Promise<void> {
@@ -429,6 +447,7 @@ class PostgresStore implements Store {
 function writerOver(
   runner: () => postgres.TransactionSql<Record<string, unknown>>,
   conflictOf: (error: unknown, group?: NewNodeGroup) => Promise<StoreConflictError | undefined>,
+  events: PendingEvents,
 ): StoreWriter {
   const guarded = async <R>(work: () => Promise<R>, group?: NewNodeGroup): Promise<R> => {
     try {
@@ -448,6 +467,11 @@ function writerOver(
     return row && toNode(row);
   };
   return {
+    enqueue: events.enqueue,
+    execute: async <R>(query: CompiledQuery<R>) =>
+      [
+        ...await runner().unsafe(query.sql, query.parameters as postgres.ParameterOrJSON<never>[]),
+      ] as R[],
     getCluster: cluster,
     getNode: node,
     async getNodeGroup(id) {

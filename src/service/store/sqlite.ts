@@ -9,6 +9,8 @@
  * @module
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { CompiledQuery } from "kysely";
+import { type Outbox, PendingEvents } from "../delivery/outbox.ts";
 import { withTimeLimit } from "../../dispatcher.ts";
 import { ExtensionLoadError } from "../../errors.ts";
 import type { Extension, ExtensionDatabase } from "../../extension.ts";
@@ -110,6 +112,7 @@ export class SqliteStore implements Store {
   readonly #migrationTimeoutMs: number;
   #gate: Promise<void> | undefined;
   #closed = false;
+  #outbox: Outbox | undefined;
 
   /**
    * Wraps an open database; {@linkcode openSqliteStore} is the usual way.
@@ -475,7 +478,11 @@ export class SqliteStore implements Store {
           return Promise.reject(translateConstraint(error));
         }
       };
+      const events = new PendingEvents(this.#outbox);
       const writer: StoreWriter = {
+        enqueue: events.enqueue,
+        execute: <R>(query: CompiledQuery<R>) =>
+          use(() => this.#all(query.sql, query.parameters as SQLInputValue[]) as R[]),
         getCluster: (id) => use(() => this.#cluster(id)),
         getNode: (id) => use(() => this.#node(id)),
         getNodeGroup: (id) => use(() => this.#nodeGroup(id)),
@@ -494,8 +501,10 @@ export class SqliteStore implements Store {
       db.exec("BEGIN IMMEDIATE");
       try {
         const result = await fn(writer);
+        await events.flush(writer);
         live = false;
         db.exec("COMMIT");
+        events.committed();
         return result;
       } catch (error) {
         live = false;
@@ -503,6 +512,11 @@ export class SqliteStore implements Store {
         throw translateConstraint(error);
       }
     });
+  }
+
+  /** Durable delivery: `write()` writes what its writer enqueued to this outbox. */
+  useOutbox(outbox: Outbox): void {
+    this.#outbox = outbox;
   }
 
   /** Closes the database once every running migration is over. */

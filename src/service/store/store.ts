@@ -12,6 +12,9 @@
  *
  * @module
  */
+import type { CompiledQuery } from "kysely";
+import type { HookArguments, NotificationHook } from "../../hooks.ts";
+import type { Outbox } from "../delivery/outbox.ts";
 import type { Extension, ExtensionDatabase, SqlDialect } from "../../extension.ts";
 import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
 
@@ -94,6 +97,16 @@ export interface StoreWriter {
   createNodeGroup(data: NewNodeGroup): Promise<NodeGroup>;
   /** Deletes a node group (its nodes keep their cluster, without a group). */
   deleteNodeGroup(id: number): Promise<NodeGroup | undefined>;
+
+  /**
+   * Says that this change fires the notification: for each durable
+   * extension that handles it, an outbox row is written at the end of this
+   * transaction (`delivery/outbox.ts`). Inline extensions are still notified
+   * by the caller after the commit.
+   */
+  enqueue<H extends NotificationHook>(hook: H, ...args: HookArguments<H>): void;
+  /** Runs one compiled outbox query in this transaction (`delivery/outbox.ts`). */
+  execute<R>(query: CompiledQuery<R>): Promise<R[]>;
 }
 
 /** A store of clusters, nodes and node groups; see the module docs. */
@@ -155,6 +168,9 @@ export interface Store {
    * @throws {StoreUnavailableError} When the database cannot be reached.
    */
   write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
+
+  /** Durable delivery: where `write()` writes what its writer enqueued, right before the commit. */
+  useOutbox(outbox: Outbox): void;
 
   /** Closes the database; pending writes are flushed first. */
   close(): Promise<void>;
