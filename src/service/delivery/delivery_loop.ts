@@ -416,14 +416,13 @@ class ExtensionQueue {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.#wake = undefined;
-        self.#woken = false;
+        this.#wake = undefined;
+        this.#woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.#wake = done;
     });
   }
