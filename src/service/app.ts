@@ -88,7 +88,7 @@ type Served =
  * import { ExtensionManager } from "../manager.ts";
  * import { createNailgun } from "./app.ts";
  * import { createLogger } from "./logger.ts";
- * import { openSqliteStore } from "./store/sqlite.ts";
+ * import { openSqliteStore } from "./store/sql_store.ts";
  * import assert from "node:assert/strict";
  * const store = await openSqliteStore(":memory:");
  * await store.migrateCore();
