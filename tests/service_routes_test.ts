@@ -39,8 +39,14 @@ Deno.test("GET /extensions/ and /extensions/status/ answer the loaded extensions
     assert.match(listed.body[0].source, /fixtures\/rec_a\.ts$/);
     const status = await api("GET", "/extensions/status");
     assert.equal(status.status, 200);
-    assert.deepEqual(Object.keys(status.body).sort(), ["failed", "loaded", "skipped"]);
-    assert.deepEqual(status.body.loaded, listed.body);
+    assert.deepEqual(Object.keys(status.body).sort(), ["failed", "loaded", "skipped", "warnings"]);
+    assert.ok(Array.isArray(status.body.warnings));
+    // Each loaded entry is the listed one, with its health when the manager keeps one.
+    assert.deepEqual(
+      // deno-lint-ignore no-explicit-any
+      status.body.loaded.map(({ health: _health, ...info }: any) => info),
+      listed.body,
+    );
     assert.equal(status.body.failed.length, 1);
     assert.equal(status.body.failed[0].name, "collider");
     assert.equal(status.body.failed[0].phase, "conflict");
