@@ -3,7 +3,7 @@ import postgres from "npm:postgres@3.4.9";
 import { ExtensionLoadError } from "../src/errors.ts";
 import type { Extension, ExtensionDatabase, ExtensionMigration } from "../src/extension.ts";
 import type { Cluster } from "../src/payloads.ts";
-import { openPostgresStore } from "../src/service/store/postgres.ts";
+import { openPostgresStore } from "../src/service/store/sql_store.ts";
 import { type Store, StoreConflictError } from "../src/service/store/store.ts";
 import { createTestDatabase } from "./_postgres/database.ts";
 

@@ -82,7 +82,7 @@ const CASES: ConfigCase[] = [
     what: "an unknown option",
     text: '{ "nailgun.extensions": { "loads": [] } }',
     reason:
-      '$["nailgun.extensions"] has an unknown key "loads": known keys are load, discover, exclude, clusterDefaults, handlerTimeoutMs, strict, settings: current value is {"loads":[]}',
+      '$["nailgun.extensions"] has an unknown key "loads": known keys are load, discover, exclude, clusterDefaults, handlerTimeoutMs, strict, breaker, calls, delivery, settings: current value is {"loads":[]}',
   },
 ];
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { type Extension, type ExtensionDatabase, ExtensionLoadError } from "../mod.ts";
 import { CORE_MIGRATIONS } from "../src/service/store/core_schema.ts";
 import { openStore, parseDatabaseUrl, redact } from "../src/service/store/open_store.ts";
-import { openSqliteStore, type SqliteStore } from "../src/service/store/sqlite.ts";
+import { openSqliteStore, type SqlStore as SqliteStore } from "../src/service/store/sql_store.ts";
 import { StoreConflictError } from "../src/service/store/store.ts";
 
 async function withStore(fn: (store: SqliteStore, file: string) => Promise<void>): Promise<void> {

@@ -15,10 +15,14 @@
  *
  * @module
  */
-import { describeError } from "../errors.ts";
-import type { Logger } from "../extension.ts";
-import { loadExtensions, type LoadReport, type LoadResult } from "../loader.ts";
-import { createSandboxLauncher } from "../sandbox/launcher.ts";
+import {
+  createSandboxLauncher,
+  describeError,
+  loadExtensions,
+  type LoadReport,
+  type LoadResult,
+  type Logger,
+} from "@nailgun/extensions";
 import { CORE_ROUTES } from "./app.ts";
 import { createLogger } from "./logger.ts";
 import { formatLoadReport, formatMigrations, type MigrationStatus } from "./report_table.ts";

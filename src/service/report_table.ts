@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LoadReport } from "../loader.ts";
+import type { LoadReport } from "@nailgun/extensions";
 
 /**
  * Renders rows under headers, each column as wide as its widest cell.

@@ -1,7 +1,7 @@
 // The operators' API of durable delivery: list an extension's pending or
 // parked events, and re-queue parked ones.
-import { HttpError, json, readJsonBody } from "../http.ts";
-import type { CoreCall, CoreRoute } from "../routes/_route.ts";
+import { HttpError, json } from "../http.ts";
+import { bodyOf, type CoreCall, type CoreRoute } from "../routes/_route.ts";
 
 function durableOf(call: CoreCall): string {
   const name = call.params.name ?? "";
@@ -47,8 +47,7 @@ async function listEvents(call: CoreCall): Promise<Response> {
 
 async function retryEvents(call: CoreCall): Promise<Response> {
   const name = durableOf(call);
-  const hasBody = call.request.headers.get("content-length") !== "0" && call.request.body;
-  const body = hasBody ? await readJsonBody(call.request, call.state.bodyLimit) : {};
+  const body = bodyOf(call) ?? {};
   const ids = (body as { ids?: unknown } | null)?.ids;
   if (
     ids !== undefined &&

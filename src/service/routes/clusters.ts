@@ -1,5 +1,5 @@
 // Clusters: list, create, read, update, delete (onClusterCreate, onClusterDelete).
-import type { ClusterCreationData } from "../../payloads.ts";
+import type { ClusterCreationData, Node } from "@nailgun/extensions";
 import { json, noContent } from "../http.ts";
 import { ClusterCreateBody, ClusterUpdateBody } from "../schemas.ts";
 import { DEFAULT_CLUSTER_MODE, DEFAULT_CLUSTER_RELEASE } from "../store/core_schema.ts";
@@ -37,7 +37,7 @@ export function assertLoadedExtensions(
 
 async function createCluster(call: CoreCall): Promise<Response> {
   const action = "create cluster";
-  const data: ClusterCreationData = parseBody(ClusterCreateBody, await bodyOf(call), action);
+  const data: ClusterCreationData = parseBody(ClusterCreateBody, bodyOf(call), action);
   if (data.extensions) assertLoadedExtensions(call, data.extensions, action, "extensions", true);
   const { store, manager, clusterDefaults } = call.state;
   const cluster = await store.write(async (tx) => {
@@ -56,34 +56,37 @@ async function createCluster(call: CoreCall): Promise<Response> {
 }
 
 async function updateCluster(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call);
-  const action = `update cluster ${cluster.id}`;
-  const { id, ...patch } = parseBody(ClusterUpdateBody, await bodyOf(call), action);
-  if (id !== undefined && id !== cluster.id) {
-    throw badField(action, "id", `must be the id in the path (${cluster.id})`, id);
+  const { id: clusterId } = await clusterOf(call);
+  const action = `update cluster ${clusterId}`;
+  const { id, ...patch } = parseBody(ClusterUpdateBody, bodyOf(call), action);
+  if (id !== undefined && id !== clusterId) {
+    throw badField(action, "id", `must be the id in the path (${clusterId})`, id);
   }
-  const updated = await call.state.store.updateCluster(cluster.id, patch);
-  if (!updated) throw notFound("cluster", cluster.id);
+  const updated = await call.state.store.write(async (tx) => {
+    const changed = await tx.updateCluster(clusterId, patch);
+    if (!changed) throw notFound("cluster", clusterId);
+    return changed;
+  });
   return json(updated);
 }
 
 async function deleteCluster(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call);
   const { store, manager } = call.state;
   const { deleted, removed } = await store.write(async (tx) => {
+    const cluster = await clusterOf(call, "id", tx);
     const members = await tx.listNodes({ cluster_id: cluster.id });
     const deleted = await tx.deleteCluster(cluster.id);
-    const removed = [];
+    if (!deleted) throw notFound("cluster", cluster.id);
     // Its nodes went back to the pool: each one was removed from the cluster.
-    for (const member of deleted ? members : []) {
+    const removed: Node[] = [];
+    for (const member of members) {
       const node = await tx.getNode(member.id);
       if (node) removed.push(node);
       if (node) tx.enqueue("onRemoveNodeFromCluster", node);
     }
-    if (deleted) tx.enqueue("onClusterDelete", deleted);
+    tx.enqueue("onClusterDelete", deleted);
     return { deleted, removed };
   });
-  if (!deleted) throw notFound("cluster", cluster.id);
   for (const node of removed) await manager.notify("onRemoveNodeFromCluster", node);
   await manager.notify("onClusterDelete", deleted);
   return noContent();

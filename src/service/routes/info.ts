@@ -1,14 +1,79 @@
 // What the service is and runs: its version, the loaded extensions, the load report.
-import { describeLoaded } from "../../loader.ts";
-import { VERSION } from "../../version.ts";
+import {
+  describeLoaded,
+  type ExtensionManager,
+  type LoadReport,
+  VERSION,
+} from "@nailgun/extensions";
 import { json } from "../http.ts";
 import type { CoreRoute } from "./_route.ts";
 
 /** The Nailgun release the reference service answers as. */
 export const NAILGUN_RELEASE = "9.0";
 
+/** A hint of the loader about a loadable but suspicious extension. */
+export interface LoadWarning {
+  /** The extension's source. */
+  source: string;
+  /** Its name, when it has one. */
+  name?: string;
+  /** What looks wrong, and the likely fix. */
+  message: string;
+}
+
+/** The load report as `GET /api/v1/extensions/status/` answers it. */
+export interface StatusReport {
+  /** The loaded extensions, each with its `health` when the manager keeps one. */
+  loaded: (LoadReport["loaded"][number] & { health?: unknown })[];
+  /** The sources that failed, with the phase. */
+  failed: LoadReport["failed"];
+  /** The sources passed over, with the reason. */
+  skipped: LoadReport["skipped"];
+  /** Hints about loadable but suspicious extensions. */
+  warnings: LoadWarning[];
+}
+
+/**
+ * The status of the extensions: the load report, with the health of each
+ * loaded extension. `report.warnings` and `manager.health()` come with the
+ * loader and the runtime of this round; where they are not there yet, the
+ * report has no warnings and the entries no health.
+ *
+ * @param report What loading did.
+ * @param manager The loaded extensions.
+ * @returns The report the status API answers and the CLI prints.
+ */
+export function statusReport(report: LoadReport, manager: ExtensionManager): StatusReport {
+  const warnings = (report as { warnings?: LoadWarning[] }).warnings ?? [];
+  const health = (manager as { health?: (name: string) => unknown }).health;
+  const loaded = report.loaded.map((info) =>
+    typeof health === "function" && manager.has(info.name)
+      ? { ...info, health: health.call(manager, info.name) }
+      : { ...info }
+  );
+  return { loaded, failed: report.failed, skipped: report.skipped, warnings };
+}
+
 /** The service routes that describe it. */
 export const INFO_ROUTES: readonly CoreRoute[] = [
+  {
+    method: "GET",
+    path: "/",
+    handle: () =>
+      Promise.resolve(json({
+        name: "Nailgun (reference service of @nailgun/extensions)",
+        release: NAILGUN_RELEASE,
+        api: "1",
+        links: {
+          version: "/api/v1/version/",
+          extensions: "/api/v1/extensions/",
+          status: "/api/v1/extensions/status/",
+          clusters: "/api/v1/clusters/",
+          nodes: "/api/v1/nodes/",
+          nodegroups: "/api/v1/nodegroups/",
+        },
+      })),
+  },
   {
     method: "GET",
     path: "/version/",
@@ -36,15 +101,15 @@ export const INFO_ROUTES: readonly CoreRoute[] = [
     method: "GET",
     path: "/extensions/status/",
     handle: async (call) => {
-      const { loaded, failed, skipped } = call.state.report;
+      const status = statusReport(call.state.report, call.state.manager);
       const delivery = await call.state.delivery?.status();
-      return json({
-        loaded: delivery
-          ? loaded.map((entry) => ({ ...entry, delivery: delivery.get(entry.name) }))
-          : loaded,
-        failed,
-        skipped,
-      });
+      if (delivery) {
+        status.loaded = status.loaded.map((info) => ({
+          ...info,
+          delivery: delivery.get(info.name),
+        }));
+      }
+      return json(status);
     },
   },
 ];

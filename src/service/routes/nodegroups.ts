@@ -18,12 +18,17 @@ async function listNodeGroups(call: CoreCall): Promise<Response> {
 
 async function createNodeGroup(call: CoreCall): Promise<Response> {
   const action = "create node group";
-  const data = parseBody(NodeGroupCreateBody, await bodyOf(call), action);
+  const data = parseBody(NodeGroupCreateBody, bodyOf(call), action);
   const { store, manager } = call.state;
-  if (!(await store.getCluster(data.cluster_id))) {
-    throw badField(action, "cluster_id", "must be the id of an existing cluster", data.cluster_id);
-  }
   const group = await store.write(async (tx) => {
+    if (!(await tx.getCluster(data.cluster_id))) {
+      throw badField(
+        action,
+        "cluster_id",
+        "must be the id of an existing cluster",
+        data.cluster_id,
+      );
+    }
     const group = await tx.createNodeGroup(data);
     tx.enqueue("onNodegroupCreate", group);
     return group;
@@ -33,14 +38,14 @@ async function createNodeGroup(call: CoreCall): Promise<Response> {
 }
 
 async function deleteNodeGroup(call: CoreCall): Promise<Response> {
-  const group = await nodeGroupOf(call);
   const { store, manager } = call.state;
   const deleted = await store.write(async (tx) => {
+    const group = await nodeGroupOf(call, tx);
     const deleted = await tx.deleteNodeGroup(group.id);
-    if (deleted) tx.enqueue("onNodegroupDelete", deleted);
+    if (!deleted) throw notFound("node group", group.id);
+    tx.enqueue("onNodegroupDelete", deleted);
     return deleted;
   });
-  if (!deleted) throw notFound("node group", group.id);
   await manager.notify("onNodegroupDelete", deleted);
   return noContent();
 }

@@ -1,7 +1,7 @@
 /**
  * The storage interface of the reference Nailgun: clusters, nodes, node
- * groups, the core schema and each extension's own migrated tables. SQLite
- * (`sqlite.ts`) and PostgreSQL (`postgres.ts`) implement it.
+ * groups, the core schema and each extension's own migrated tables. One
+ * implementation over Kysely (`sql_store.ts`) serves SQLite and PostgreSQL.
  *
  * Plain reads (`listClusters`, `getNode`, …) run outside any transaction.
  * Every read-modify-write goes through {@linkcode Store.write}: the reads
@@ -208,5 +208,24 @@ export class StoreUnavailableError extends Error {
     super(message, { cause: options.cause });
     this.name = "StoreUnavailableError";
     this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  }
+}
+
+/**
+ * A value the store cannot keep as it is (a NUL character, `\u0000`, in
+ * text or JSON, which PostgreSQL cannot store; refused on both dialects
+ * alike). The HTTP layer answers 400 naming {@linkcode StoreValueError.field}.
+ */
+export class StoreValueError extends Error {
+  /** The field that holds the value, e.g. `meta.disks[0].label`. */
+  readonly field: string;
+  /**
+   * @param message What cannot be stored, and why.
+   * @param field The field that holds the value.
+   */
+  constructor(message: string, field: string) {
+    super(message);
+    this.name = "StoreValueError";
+    this.field = field;
   }
 }
