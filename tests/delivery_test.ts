@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { until } from "./_payloads.ts";
+import { runCli } from "../src/service/cli.ts";
 import { mac, withNailgun } from "./_service/harness.ts";
 import { type Attempt, readAttempts } from "./_delivery/fixtures/_durable.ts";
 
@@ -121,7 +122,7 @@ Deno.test("DeliveryEngine parks a poison event while later events arrive; POST â
         delivery: { maxAttempts: 3, retryBaseMs: 10, retryMaxMs: 40 },
         settings: { durable_a: { file, poisonFile } },
       },
-    }, async ({ api, logs }) => {
+    }, async ({ api, logs, service }) => {
       for (let n = 1; n <= 6; n++) {
         assert.equal((await api("POST", "/nodes/", { mac: mac(n) })).status, 201);
       }
@@ -133,6 +134,12 @@ Deno.test("DeliveryEngine parks a poison event while later events arrive; POST â
       assert.equal(parked.body[0].args[0].mac, mac(2));
       assert.equal(parked.body[0].attempts, 3);
       assert.match(parked.body[0].lastError, /refuses onNodeCreate/);
+      const listed = await runCli(
+        ["events", "durable_a", "--parked", "--url", service.url],
+        () => undefined,
+      );
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(`^${parked.body[0].id}  onNodeCreate  .*attempts 3`));
       const parkedLines = logs.filter((line) => /parked event/.test(line));
       assert.equal(parkedLines.length, 1, logs.join("\n"));
       assert.ok(parkedLines[0]!.includes(parked.body[0].id));

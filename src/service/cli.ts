@@ -29,6 +29,7 @@ import { formatLoadReport, formatMigrations, type MigrationStatus } from "./repo
 import { CORE_MIGRATIONS } from "./store/core_schema.ts";
 import { openStore, parseDatabaseUrl } from "./store/open_store.ts";
 import type { Store } from "./store/store.ts";
+import { DELIVERY_USAGE, runDeliveryCommand } from "./delivery/cli_events.ts";
 
 /** What the command line asked for. */
 export interface CliOptions {
@@ -58,6 +59,7 @@ Commands:
   list         print the load report: loaded, failed and skipped extensions (default)
   migrations   print the applied and pending migration steps of the core and of each extension
   migrate      apply the core and extension migrations to the database, without serving
+${DELIVERY_USAGE}
 
 Options:
   --json           print JSON: for list, {loaded, failed, skipped} as GET /api/v1/extensions/status/
@@ -124,6 +126,7 @@ export async function runCli(
   args: readonly string[],
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Promise<CliResult> {
+  if (args[0] === "events" || args[0] === "retry") return await runDeliveryCommand(args, env);
   let options: CliOptions;
   try {
     options = parseCliArgs(args);
