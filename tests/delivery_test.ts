@@ -167,8 +167,39 @@ Deno.test("DeliveryEngine parks a poison event while later events arrive; POST â
         (await api("GET", "/extensions/durable_a/events/?status=parked")).body.length,
         0,
       );
+      const none = await runCli(["retry", "durable_a", "--url", service.url], () => undefined);
+      assert.deepEqual([none.code, none.stdout], [0, "0 event(s) re-queued"]);
       assert.equal((await api("GET", "/extensions/durable_a/events/?status=lost")).status, 400);
       assert.equal((await api("GET", "/extensions/nobody/events/")).status, 404);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("DeliveryEngine delivers to a sandboxed durable extension, with retries and the same id", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nailgun_delivery_" });
+  const file = join(dir, "b.jsonl");
+  try {
+    await withNailgun({
+      load: [],
+      section: {
+        load: [{ specifier: durable("durable_b"), sandbox: { write: [file], read: [file] } }],
+        delivery: { maxAttempts: 5, retryBaseMs: 20, retryMaxMs: 100 },
+        settings: { durable_b: { file, failFirst: 1 } },
+      },
+    }, async ({ api, service }) => {
+      assert.deepEqual(service.report.failed, []);
+      assert.equal(service.manager.get("durable_b").delivery, "durable");
+      for (let n = 1; n <= 3; n++) {
+        assert.equal((await api("POST", "/nodes/", { mac: mac(n) })).status, 201);
+      }
+      await until(() => delivered(file).length >= 3, "3 deliveries in the sandbox", 15_000);
+      assert.deepEqual(delivered(file).map((line) => line.mac), [mac(1), mac(2), mac(3)]);
+      const byId = Map.groupBy(readAttempts(file), (attempt) => attempt.id);
+      for (const [, tries] of byId) {
+        assert.deepEqual(tries.map((t) => [t.attempt, t.ok]), [[1, false], [2, true]]);
+      }
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
