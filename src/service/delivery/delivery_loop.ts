@@ -15,12 +15,16 @@
  *
  * @module
  */
+// Not a public export: the fallback for a manager without runAs() (see #attempt).
 import { runAsExtension } from "../../attribution.ts";
-import { withTimeLimit } from "../../dispatcher.ts";
-import { describeError } from "../../errors.ts";
-import type { Logger } from "../../extension.ts";
-import type { EventMeta } from "../../hooks.ts";
-import type { ExtensionManager, ManagedExtension } from "../../manager.ts";
+import {
+  describeError,
+  type EventMeta,
+  type ExtensionManager,
+  type Logger,
+  type ManagedExtension,
+  withTimeLimit,
+} from "@nailgun/extensions";
 import { retryDelay } from "./backoff.ts";
 import type { Outbox, OutboxCounts, OutboxRow, OutboxStatus } from "./outbox.ts";
 
@@ -353,14 +357,17 @@ class ExtensionQueue {
       occurredAt: row.occurredAt,
       attempt,
     });
-    await runAsExtension(
-      { name: extension.name, source },
-      () =>
-        withTimeLimit(
-          () => (handler as (...a: unknown[]) => unknown).call(extension, ...args, meta),
-          this.#options.handlerTimeoutMs,
-        ),
-    );
+    const call = () =>
+      withTimeLimit(
+        () => (handler as (...a: unknown[]) => unknown).call(extension, ...args, meta),
+        this.#options.handlerTimeoutMs,
+      );
+    // With the runtime's manager, runAs() also counts a failure in the extension's health.
+    const { manager } = this.#options;
+    const runAs = (manager as { runAs?: <T>(name: string, fn: () => T) => T }).runAs;
+    await (typeof runAs === "function"
+      ? runAs.call(manager, extension.name, call)
+      : runAsExtension({ name: extension.name, source }, call));
   }
 
   async #failed(row: OutboxRow, attempt: number, error: unknown): Promise<void> {

@@ -36,7 +36,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from "kysely";
-import type { HookArguments, NotificationHook } from "../../hooks.ts";
+import type { HookArguments, NotificationHook } from "@nailgun/extensions";
 
 /** The SQL dialects the outbox speaks. */
 export type OutboxDialect = "sqlite" | "postgres";

@@ -4,9 +4,12 @@
  *
  * @module
  */
-import type { Logger } from "../../extension.ts";
-import { NOTIFICATION_HOOKS, type NotificationHook } from "../../hooks.ts";
-import type { ExtensionManager } from "../../manager.ts";
+import {
+  type ExtensionManager,
+  type Logger,
+  NOTIFICATION_HOOKS,
+  type NotificationHook,
+} from "@nailgun/extensions";
 import type { Store } from "../store/store.ts";
 import { DeliveryEngine, type DeliveryOptions } from "./delivery_loop.ts";
 import { Outbox } from "./outbox.ts";

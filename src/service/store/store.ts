@@ -13,7 +13,7 @@
  * @module
  */
 import type { CompiledQuery } from "kysely";
-import type { HookArguments, NotificationHook } from "../../hooks.ts";
+import type { HookArguments, NotificationHook } from "@nailgun/extensions";
 import type { Outbox } from "../delivery/outbox.ts";
 import type { Extension, ExtensionDatabase, SqlDialect } from "../../extension.ts";
 import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
