@@ -4,46 +4,7 @@
  * PostgreSQL when `NAILGUN_TEST_POSTGRES_URL` is set.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { openStore } from "../src/service/store/open_store.ts";
-import type { Store } from "../src/service/store/store.ts";
-import { createTestDatabase, POSTGRES_URL_VARIABLE } from "./_postgres/database.ts";
-
-const HAS_POSTGRES = Deno.env.get(POSTGRES_URL_VARIABLE) !== undefined;
-
-/** The stores under test: a fresh migrated SQLite file, and a fresh PostgreSQL database. */
-const STORES: { kind: string; ignore: boolean; open: () => Promise<Store & AsyncDisposable> }[] = [
-  {
-    kind: "sqlite",
-    ignore: false,
-    open: async () => {
-      const dir = await Deno.makeTempDir({ prefix: "nailgun-store-" });
-      const store = await openStore(join(dir, "nailgun.db"));
-      await store.migrateCore();
-      return Object.assign(store, {
-        [Symbol.asyncDispose]: async () => {
-          await store.close();
-          await Deno.remove(dir, { recursive: true });
-        },
-      });
-    },
-  },
-  {
-    kind: "postgres",
-    ignore: !HAS_POSTGRES,
-    open: async () => {
-      const database = await createTestDatabase();
-      const store = await openStore(database.url);
-      await store.migrateCore();
-      return Object.assign(store, {
-        [Symbol.asyncDispose]: async () => {
-          await store.close();
-          await database.drop();
-        },
-      });
-    },
-  },
-];
+import { STORES } from "./_postgres/stores.ts";
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -74,8 +74,8 @@ function isHealth(value: unknown): value is HealthCells {
 
 /**
  * Renders a load report: the loaded extensions (with their health, when the
- * report has it), then the failures, the sources passed over and the hints,
- * when there are any.
+ * report has it), then the failures, the warnings and the sources passed
+ * over, when there are any.
  *
  * @param report The load report.
  * @returns The text to print.
@@ -161,16 +161,6 @@ export function formatLoadReport(report: ReportToFormat): string {
       }`,
     );
   }
-  if (report.skipped.length > 0) {
-    sections.push(
-      `Skipped (${report.skipped.length}):\n${
-        renderTable(
-          ["SOURCE", "REASON"],
-          report.skipped.map((skipped) => [skipped.source, skipped.reason]),
-        )
-      }`,
-    );
-  }
   const warnings = report.warnings ?? [];
   if (warnings.length > 0) {
     sections.push(
@@ -178,6 +168,16 @@ export function formatLoadReport(report: ReportToFormat): string {
         renderTable(
           ["SOURCE", "NAME", "MESSAGE"],
           warnings.map((warning) => [warning.source, warning.name ?? "", warning.message]),
+        )
+      }`,
+    );
+  }
+  if (report.skipped.length > 0) {
+    sections.push(
+      `Skipped (${report.skipped.length}):\n${
+        renderTable(
+          ["SOURCE", "REASON"],
+          report.skipped.map((skipped) => [skipped.source, skipped.reason]),
         )
       }`,
     );
