@@ -60,6 +60,7 @@ Deno.test("DeliveryEngine: a stuck durable extension never slows a request nor a
         },
       },
     }, async ({ api }) => {
+      assert.equal((await api("POST", "/nodes/", { mac: mac(999) })).status, 201); // warm-up
       const slowest: number[] = [];
       for (let n = 1; n <= 20; n++) {
         const started = performance.now();
@@ -71,10 +72,10 @@ Deno.test("DeliveryEngine: a stuck durable extension never slows a request nor a
         Math.max(...slowest) < 100,
         `requests took ${slowest.map(Math.round).join(", ")} ms`,
       );
-      await until(() => delivered(file).length >= 20, "durable_a received all 20", 10_000);
+      await until(() => delivered(file).length >= 21, "durable_a received all 21", 10_000);
       const status = await api("GET", "/extensions/status/");
       const stuck = status.body.loaded.find((e: { name: string }) => e.name === "durable_stuck");
-      assert.equal(stuck.delivery.pending, 20, "the stuck one keeps its events");
+      assert.equal(stuck.delivery.pending, 21, "the stuck one keeps its events");
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
