@@ -33,7 +33,7 @@ import { DEPLOYMENT_ROUTES } from "./routes/deployment.ts";
 import { INFO_ROUTES } from "./routes/info.ts";
 import { NODE_GROUP_ROUTES } from "./routes/nodegroups.ts";
 import { NODE_ROUTES } from "./routes/nodes.ts";
-import { StoreConflictError, StoreUnavailableError } from "./store/store.ts";
+import { StoreConflictError, StoreUnavailableError, StoreValueError } from "./store/store.ts";
 import type { Store } from "./store/store.ts";
 
 /** Where the REST API is mounted. */
@@ -257,6 +257,9 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     if (error instanceof HttpError) return error.toResponse();
     if (error instanceof StoreConflictError) {
       return json({ message: error.message, field: error.field }, 409);
+    }
+    if (error instanceof StoreValueError) {
+      return json({ message: error.message, field: error.field }, 400);
     }
     if (error instanceof StoreUnavailableError) {
       logger.warn(`${request.method} ${url.pathname}: ${error.message}`);
