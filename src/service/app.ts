@@ -106,6 +106,11 @@ function routedPath(request: Request, options?: { env?: { url: URL } }): string 
   return path.slice(0, end);
 }
 
+/** A request path for messages and the log: at most 200 characters of it. */
+function shown(path: string): string {
+  return path.length <= 200 ? path : `${path.slice(0, 200)}…(${path.length} characters)`;
+}
+
 /** A route path as Hono registers it: below the prefix, without trailing slashes. */
 function mounted(path: string): string {
   return routedPath(new Request(`http://localhost${API_PREFIX}${path}`));
@@ -200,8 +205,9 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     }
   }
   app.notFound((c) => {
-    const path = c.env.url.pathname;
-    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) {
+    const { pathname } = c.env.url;
+    const path = shown(pathname);
+    if (pathname !== API_PREFIX && !pathname.startsWith(`${API_PREFIX}/`)) {
       throw new HttpError(404, `Cannot find "${path}": the API is under ${API_PREFIX}/`);
     }
     const [matched] = methods.match("ALL", routedPath(c.req.raw, { env: c.env }));
@@ -262,7 +268,7 @@ export function createNailgun(options: NailgunOptions): Nailgun {
       return json({ message: error.message, field: error.field }, 400);
     }
     if (error instanceof StoreUnavailableError) {
-      logger.warn(`${request.method} ${url.pathname}: ${error.message}`);
+      logger.warn(`${request.method} ${shown(url.pathname)}: ${error.message}`);
       return json({ message: error.message }, 503, {
         "retry-after": String(error.retryAfterSeconds),
       });
@@ -275,12 +281,12 @@ export function createNailgun(options: NailgunOptions): Nailgun {
       return json({ message: error.message, extension: error.extension }, 500);
     }
     logger.error(
-      `${request.method} ${url.pathname} failed: ${
+      `${request.method} ${shown(url.pathname)} failed: ${
         error instanceof Error ? error.stack ?? describeError(error) : describeError(error)
       }`,
     );
     return json({
-      message: `Cannot ${request.method} "${url.pathname}": internal error: ${
+      message: `Cannot ${request.method} "${shown(url.pathname)}": internal error: ${
         describeError(error)
       }`,
     }, 500);
@@ -315,7 +321,7 @@ export function createNailgun(options: NailgunOptions): Nailgun {
       response = failure(request, url, error);
     }
     const elapsed = (performance.now() - started).toFixed(1);
-    logger.info(`${request.method} ${url.pathname} ${response.status} ${elapsed}ms`);
+    logger.info(`${request.method} ${shown(url.pathname)} ${response.status} ${elapsed}ms`);
     return response;
   }
 
