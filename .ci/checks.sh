@@ -22,7 +22,7 @@ export NAILGUN_TEST_POSTGRES_URL
 step "tests (REST suite on SQLite)"
 deno test -A --unstable-worker-options --doc --parallel README.md mod.ts src/ tests/ examples/
 step "REST suite on PostgreSQL"
-NAILGUN_TEST_STORE=postgres deno test -A --unstable-worker-options --parallel tests/service_*_test.ts
+NAILGUN_TEST_STORE=postgres deno test -A --unstable-worker-options --parallel tests/service_*_test.ts tests/reliability_*_test.ts
 step "publish dry run"
 # The library's package ships the library alone (the service is a workspace
 # member with "publish": false) and the dry run prints no warning.

@@ -4,7 +4,7 @@
  * PostgreSQL when `NAILGUN_TEST_POSTGRES_URL` is set.
  */
 import assert from "node:assert/strict";
-import { STORES } from "./_postgres/stores.ts";
+import { STORES, writes } from "./_postgres/stores.ts";
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -15,7 +15,7 @@ for (const { kind, ignore, open } of STORES) {
     ignore,
     async fn() {
       await using store = await open();
-      const cluster = await store.createCluster({
+      const cluster = await writes(store).createCluster({
         name: "env",
         mode: "ha_compact",
         release: "r",
@@ -69,7 +69,7 @@ for (const { kind, ignore, open } of STORES) {
     ignore,
     async fn() {
       await using store = await open();
-      const cluster = await store.createCluster({
+      const cluster = await writes(store).createCluster({
         name: "env",
         mode: "ha_compact",
         release: "r",

@@ -35,7 +35,7 @@ import { NODE_GROUP_ROUTES } from "./routes/nodegroups.ts";
 import { DELIVERY_ROUTES } from "./delivery/routes.ts";
 import type { DeliveryEngine } from "./delivery/delivery_loop.ts";
 import { NODE_ROUTES } from "./routes/nodes.ts";
-import { StoreConflictError, StoreUnavailableError } from "./store/store.ts";
+import { StoreConflictError, StoreUnavailableError, StoreValueError } from "./store/store.ts";
 import type { Store } from "./store/store.ts";
 
 /** Where the REST API is mounted. */
@@ -109,6 +109,11 @@ function routedPath(request: Request, options?: { env?: { url: URL } }): string 
   let end = path.length;
   while (end > 1 && path.charCodeAt(end - 1) === 0x2f) end--;
   return path.slice(0, end);
+}
+
+/** A request path for messages and the log: at most 200 characters of it. */
+function shown(path: string): string {
+  return path.length <= 200 ? path : `${path.slice(0, 200)}…(${path.length} characters)`;
 }
 
 /** A route path as Hono registers it: below the prefix, without trailing slashes. */
@@ -206,8 +211,9 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     }
   }
   app.notFound((c) => {
-    const path = c.env.url.pathname;
-    if (path !== API_PREFIX && !path.startsWith(`${API_PREFIX}/`)) {
+    const { pathname } = c.env.url;
+    const path = shown(pathname);
+    if (pathname !== API_PREFIX && !pathname.startsWith(`${API_PREFIX}/`)) {
       throw new HttpError(404, `Cannot find "${path}": the API is under ${API_PREFIX}/`);
     }
     const [matched] = methods.match("ALL", routedPath(c.req.raw, { env: c.env }));
@@ -264,8 +270,11 @@ export function createNailgun(options: NailgunOptions): Nailgun {
     if (error instanceof StoreConflictError) {
       return json({ message: error.message, field: error.field }, 409);
     }
+    if (error instanceof StoreValueError) {
+      return json({ message: error.message, field: error.field }, 400);
+    }
     if (error instanceof StoreUnavailableError) {
-      logger.warn(`${request.method} ${url.pathname}: ${error.message}`);
+      logger.warn(`${request.method} ${shown(url.pathname)}: ${error.message}`);
       return json({ message: error.message }, 503, {
         "retry-after": String(error.retryAfterSeconds),
       });
@@ -278,12 +287,12 @@ export function createNailgun(options: NailgunOptions): Nailgun {
       return json({ message: error.message, extension: error.extension }, 500);
     }
     logger.error(
-      `${request.method} ${url.pathname} failed: ${
+      `${request.method} ${shown(url.pathname)} failed: ${
         error instanceof Error ? error.stack ?? describeError(error) : describeError(error)
       }`,
     );
     return json({
-      message: `Cannot ${request.method} "${url.pathname}": internal error: ${
+      message: `Cannot ${request.method} "${shown(url.pathname)}": internal error: ${
         describeError(error)
       }`,
     }, 500);
@@ -318,7 +327,7 @@ export function createNailgun(options: NailgunOptions): Nailgun {
       response = failure(request, url, error);
     }
     const elapsed = (performance.now() - started).toFixed(1);
-    logger.info(`${request.method} ${url.pathname} ${response.status} ${elapsed}ms`);
+    logger.info(`${request.method} ${shown(url.pathname)} ${response.status} ${elapsed}ms`);
     return response;
   }
 

@@ -15,7 +15,7 @@
  */
 import { join } from "node:path";
 import { openStore } from "../../src/service/store/open_store.ts";
-import type { Store } from "../../src/service/store/store.ts";
+import type { Store, StoreWriter } from "../../src/service/store/store.ts";
 import { createTestDatabase, POSTGRES_URL_VARIABLE } from "./database.ts";
 
 /** A store under test; dispose of it to close it and drop its database. */
@@ -64,3 +64,19 @@ export const STORES: StoreCase[] = [
     },
   },
 ];
+
+/**
+ * The writes of a store, each in a `store.write()` transaction of its own:
+ * `writes(store).createNode({ mac })` is `store.write((tx) => tx.createNode({ mac }))`.
+ *
+ * @param store The store.
+ * @returns A writer whose every call is one transaction.
+ */
+export function writes(store: Store): StoreWriter {
+  return new Proxy({} as StoreWriter, {
+    get: (_, name) => (...args: unknown[]) =>
+      store.write((tx) =>
+        (tx[name as keyof StoreWriter] as (...args: unknown[]) => Promise<unknown>)(...args)
+      ),
+  });
+}

@@ -118,17 +118,25 @@ class NodeSqliteDriver implements Driver {
   }
 }
 
+/** A prepared statement, whether it answers rows, and whether it changes rows too. */
+interface Prepared {
+  statement: StatementSync;
+  reader: boolean;
+  changes: boolean;
+}
+
+/** Statements that change rows, and may answer some (`RETURNING`). */
+const CHANGING = /^\s*(INSERT|UPDATE|DELETE|REPLACE|WITH)\b/i;
+
 /** Runs compiled queries on the database; every value is converted as SQLite takes it. */
 class NodeSqliteConnection implements DatabaseConnection {
   readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-  readonly #totalChanges: StatementSync;
-  readonly #lastRowid: StatementSync;
+  readonly #statements = new Map<string, Prepared>();
+  readonly #changes: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#totalChanges = db.prepare("SELECT total_changes() AS n");
-    this.#lastRowid = db.prepare("SELECT last_insert_rowid() AS id");
+    this.#changes = db.prepare("SELECT changes() AS n");
   }
 
   clear(): void {
@@ -136,15 +144,19 @@ class NodeSqliteConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const statement = this.#prepare(compiledQuery.sql);
-    const before = Number(this.#totalChanges.get()!.n);
-    const rows = statement.all(...compiledQuery.parameters.map(toSqliteValue));
-    const changes = Number(this.#totalChanges.get()!.n) - before;
-    return {
-      rows: rows.map((row) => ({ ...row }) as R),
-      numAffectedRows: BigInt(changes),
-      ...(changes > 0 ? { insertId: BigInt(this.#lastRowid.get()!.id as number) } : {}),
-    };
+    const { statement, reader, changes } = this.#prepare(compiledQuery.sql);
+    const values = compiledQuery.parameters.map(toSqliteValue);
+    if (!reader) {
+      const result = statement.run(...values);
+      return {
+        rows: [],
+        numAffectedRows: BigInt(result.changes),
+        insertId: BigInt(result.lastInsertRowid),
+      };
+    }
+    const rows = statement.all(...values).map((row) => ({ ...row }) as R);
+    if (!changes) return { rows };
+    return { rows, numAffectedRows: BigInt(this.#changes.get()!.n as number) };
   }
 
   // deno-lint-ignore require-yield
@@ -152,15 +164,16 @@ class NodeSqliteConnection implements DatabaseConnection {
     throw new Error("Cannot stream a query: the SQLite store does not stream");
   }
 
-  #prepare(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement) return statement;
-    statement = this.#db.prepare(sql);
+  #prepare(sql: string): Prepared {
+    let prepared = this.#statements.get(sql);
+    if (prepared) return prepared;
+    const statement = this.#db.prepare(sql);
+    prepared = { statement, reader: statement.columns().length > 0, changes: CHANGING.test(sql) };
     if (this.#statements.size >= STATEMENT_CACHE_SIZE) {
       this.#statements.delete(this.#statements.keys().next().value!);
     }
-    this.#statements.set(sql, statement);
-    return statement;
+    this.#statements.set(sql, prepared);
+    return prepared;
   }
 }
 

@@ -504,53 +504,6 @@ export class SqlStore implements Store {
     return await readsOf(this.#live(), false).getNodeGroup(id);
   }
 
-  // --- single writes (kept until every route uses write()) ----------------
-
-  /** Same as `write((tx) => tx.createCluster(data))`. */
-  createCluster(data: NewCluster): Promise<Cluster> {
-    return this.write((tx) => tx.createCluster(data));
-  }
-
-  /** Same as `write((tx) => tx.updateCluster(id, patch))`. */
-  updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined> {
-    return this.write((tx) => tx.updateCluster(id, patch));
-  }
-
-  /** Same as `write((tx) => tx.deleteCluster(id))`. */
-  deleteCluster(id: number): Promise<Cluster | undefined> {
-    return this.write((tx) => tx.deleteCluster(id));
-  }
-
-  /** Same as `write((tx) => tx.createNode(data))`. */
-  createNode(data: NewNode): Promise<Node> {
-    return this.write((tx) => tx.createNode(data));
-  }
-
-  /** Same as `write((tx) => tx.updateNode(id, patch))`. */
-  updateNode(id: number, patch: NodePatch): Promise<Node | undefined> {
-    return this.write((tx) => tx.updateNode(id, patch));
-  }
-
-  /** Same as `write((tx) => tx.deleteNode(id))`. */
-  deleteNode(id: number): Promise<Node | undefined> {
-    return this.write((tx) => tx.deleteNode(id));
-  }
-
-  /** Same as `write((tx) => tx.deleteNodes(ids))`. */
-  deleteNodes(ids: readonly number[]): Promise<Node[]> {
-    return this.write((tx) => tx.deleteNodes(ids));
-  }
-
-  /** Same as `write((tx) => tx.createNodeGroup(data))`. */
-  createNodeGroup(data: NewNodeGroup): Promise<NodeGroup> {
-    return this.write((tx) => tx.createNodeGroup(data));
-  }
-
-  /** Same as `write((tx) => tx.deleteNodeGroup(id))`. */
-  deleteNodeGroup(id: number): Promise<NodeGroup | undefined> {
-    return this.write((tx) => tx.deleteNodeGroup(id));
-  }
-
   // --- write() ------------------------------------------------------------
 
   /**

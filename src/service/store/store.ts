@@ -120,40 +120,25 @@ export interface Store {
   migrateCore(): Promise<void>;
   /**
    * Applies the extension's migration steps not yet applied, in order, each
-   * in a transaction, recorded in `<name>_schema_migrations`. A step that
-   * fails, or that creates a table without the `<name>_` prefix, is rolled
-   * back and the error thrown (an `ExtensionLoadError` in phase `migrate`).
+   * in a transaction, recorded in `<name>_schema_migrations`. A reserved name
+   * (one that reaches a core table: `schema`, `nodes`, `node`, …), a step
+   * that fails, or one that creates or drops a table without the `<name>_`
+   * prefix is an `ExtensionLoadError` in phase `migrate`, and nothing of the
+   * step stays.
    */
   migrateExtension(extension: Extension, source: string): Promise<void>;
   /** The steps applied for an extension (or for the core with `"core"`), in order. */
   appliedMigrations(extensionName: string | "core"): Promise<AppliedMigration[]>;
 
+  /** Every cluster, by id; like every plain read, outside any transaction. */
   listClusters(): Promise<Cluster[]>;
   getCluster(id: number): Promise<Cluster | undefined>;
-  createCluster(data: NewCluster): Promise<Cluster>;
-  /** Answers `undefined` for an unknown id. */
-  updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined>;
-  /**
-   * Deletes the cluster and its node groups; its nodes go back to the pool
-   * (`cluster_id` and `group_id` null, `status` discover, no roles).
-   * Answers the deleted cluster, or `undefined` for an unknown id.
-   */
-  deleteCluster(id: number): Promise<Cluster | undefined>;
-
   /** Nodes, optionally of one cluster, by id. */
   listNodes(filter?: { cluster_id?: number }): Promise<Node[]>;
   getNode(id: number): Promise<Node | undefined>;
-  /** Rejects with `StoreConflictError` when the MAC is taken. */
-  createNode(data: NewNode): Promise<Node>;
-  updateNode(id: number, patch: NodePatch): Promise<Node | undefined>;
-  deleteNode(id: number): Promise<Node | undefined>;
-  /** Deletes the nodes that exist among `ids`, all or none; answers them. */
-  deleteNodes(ids: readonly number[]): Promise<Node[]>;
-
+  /** Node groups, optionally of one cluster, by id. */
   listNodeGroups(filter?: { cluster_id?: number }): Promise<NodeGroup[]>;
   getNodeGroup(id: number): Promise<NodeGroup | undefined>;
-  createNodeGroup(data: NewNodeGroup): Promise<NodeGroup>;
-  deleteNodeGroup(id: number): Promise<NodeGroup | undefined>;
 
   /**
    * Runs `fn` in one transaction that serializes with every other writer:
