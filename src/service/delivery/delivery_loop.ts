@@ -237,6 +237,8 @@ class ExtensionQueue {
   readonly #entry: ManagedExtension;
   readonly #options: QueueOptions;
   readonly #name: string;
+  /** How often the lease is renewed: every second, or thrice per lease if it is shorter. */
+  readonly #renewMs: number;
   #running: Promise<void> | undefined;
   #stopped = false;
   #abandoned = false;
@@ -244,6 +246,7 @@ class ExtensionQueue {
   #woken = false;
   #leasedAt = -Infinity;
   #leaseHeld = false;
+  #renewing: Promise<boolean> | undefined;
   #backlogCheckedAt = -Infinity;
   #backlogWarned = false;
   #lastTrouble = "";
@@ -252,6 +255,7 @@ class ExtensionQueue {
     this.#entry = entry;
     this.#options = options;
     this.#name = entry.extension.name;
+    this.#renewMs = Math.min(LEASE_RENEW_MS, Math.floor(options.leaseTtlMs / 3));
   }
 
   start(): void {
@@ -279,7 +283,7 @@ class ExtensionQueue {
     while (!this.#stopped) {
       try {
         if (!(await this.#holdLease())) {
-          await this.#sleep(LEASE_RENEW_MS);
+          await this.#sleep(this.#renewMs);
           continue;
         }
         this.#woken = false;
@@ -365,9 +369,20 @@ class ExtensionQueue {
     // With the runtime's manager, runAs() also counts a failure in the extension's health.
     const { manager } = this.#options;
     const runAs = (manager as { runAs?: <T>(name: string, fn: () => T) => T }).runAs;
-    await (typeof runAs === "function"
-      ? runAs.call(manager, extension.name, call)
-      : runAsExtension({ name: extension.name, source }, call));
+    // An attempt may outlast the lease: it is renewed meanwhile, so no other instance starts
+    // on the same events while this one is still delivering.
+    const renewal = this.#options.lease
+      ? setInterval(() => {
+        if (!this.#stopped) void this.#holdLease().catch(() => {});
+      }, this.#renewMs)
+      : undefined;
+    try {
+      await (typeof runAs === "function"
+        ? runAs.call(manager, extension.name, call)
+        : runAsExtension({ name: extension.name, source }, call));
+    } finally {
+      clearInterval(renewal);
+    }
   }
 
   async #failed(row: OutboxRow, attempt: number, error: unknown): Promise<void> {
@@ -397,8 +412,15 @@ class ExtensionQueue {
     const { lease, outbox, owner, leaseTtlMs, logger } = this.#options;
     if (!lease) return true;
     const now = performance.now();
-    if (this.#leaseHeld && now - this.#leasedAt < LEASE_RENEW_MS) return true;
-    const held = await outbox.lease(this.#name, owner, leaseTtlMs);
+    if (this.#leaseHeld && now - this.#leasedAt < this.#renewMs) return true;
+    if (this.#renewing) return await this.#renewing;
+    this.#renewing = outbox.lease(this.#name, owner, leaseTtlMs);
+    let held: boolean;
+    try {
+      held = await this.#renewing;
+    } finally {
+      this.#renewing = undefined;
+    }
     if (held !== this.#leaseHeld) {
       logger.info(
         `extension "${this.#name}": ${

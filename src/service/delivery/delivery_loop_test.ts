@@ -23,7 +23,7 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
 async function durableSetup(
   store: Store,
   onNodeCreate: (node: Node, meta: EventMeta) => void | Promise<void>,
-  options: { backlogThreshold?: number } = {},
+  options: { backlogThreshold?: number; lease?: boolean; leaseTtlMs?: number; owner?: string } = {},
 ) {
   const lines: string[] = [];
   const manager = new ExtensionManager([{
@@ -129,6 +129,39 @@ Deno.test("Outbox.lease() belongs to one owner until it runs out or is released"
     await outbox.release("slow", "b");
     assert.equal(await outbox.lease("slow", "a", 300), true, "released: a takes it at once");
   } finally {
+    await store.close();
+  }
+});
+
+Deno.test("DeliveryEngine renews its lease during an attempt longer than the lease: no other instance starts on the same events", async () => {
+  const store = await openStore(":memory:");
+  await store.migrateCore();
+  const seen: string[] = [];
+  let running = 0;
+  let most = 0;
+  const handler = async (_node: Node, meta: EventMeta) => {
+    running++;
+    most = Math.max(most, running);
+    seen.push(meta.id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    running--;
+  };
+  const lease = { lease: true, leaseTtlMs: 150 };
+  const first = await durableSetup(store, handler, { ...lease, owner: "one" });
+  const second = await durableSetup(store, handler, { ...lease, owner: "two" });
+  try {
+    await createNodes(store, 3);
+    first.engine.start();
+    second.engine.start();
+    await until(
+      async () => (await first.engine.status()).get("slow")!.delivered === 3,
+      "3 deliveries",
+    );
+    assert.equal(most, 1, "one attempt at a time across both instances");
+    assert.equal(seen.length, 3, `each event once: ${seen.join(", ")}`);
+  } finally {
+    await first.engine.stop();
+    await second.engine.stop();
     await store.close();
   }
 });
