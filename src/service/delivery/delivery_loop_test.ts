@@ -165,3 +165,21 @@ Deno.test("DeliveryEngine renews its lease during an attempt longer than the lea
     await store.close();
   }
 });
+
+Deno.test("Outbox.leftovers() counts the events kept for an extension that is no longer durable", async () => {
+  const store = await openStore(":memory:");
+  await store.migrateCore();
+  try {
+    const { outbox } = await durableSetup(store, () => {});
+    await createNodes(store, 4);
+    const later = new Outbox(
+      { dialect: store.dialect, transaction: (fn) => store.write(fn) },
+      { other: new Set(["onNodeCreate"]) },
+    );
+    await later.migrate();
+    assert.deepEqual([...await later.leftovers()], [["slow", 4]]);
+    assert.deepEqual([...await outbox.leftovers()], []);
+  } finally {
+    await store.close();
+  }
+});

@@ -494,6 +494,24 @@ export class Outbox implements OutboxHook {
   }
 
   /**
+   * The events kept for extensions that are not durable here (no longer
+   * loaded, or now inline): nothing delivers them until they are again.
+   *
+   * @returns The number of pending and parked rows, by extension.
+   */
+  async leftovers(): Promise<Map<string, number>> {
+    const query = this.#db.selectFrom("delivery_outbox").select("extension")
+      .select((eb) => eb.fn.countAll().as("count")).groupBy("extension").compile();
+    const rows = await this.#store.transaction((tx) => tx.execute(query));
+    const left = new Map<string, number>();
+    for (const row of rows as unknown as Row[]) {
+      const name = String(row.extension);
+      if (!this.#extensions.includes(name)) left.set(name, Number(row.count));
+    }
+    return left;
+  }
+
+  /**
    * How many events of an extension wait for delivery.
    *
    * @param extension The durable extension.

@@ -53,6 +53,11 @@ export async function startDelivery(
   if (outbox.extensions.length > 0) {
     await outbox.migrate();
     store.useOutbox(outbox);
+    for (const [name, count] of await outbox.leftovers()) {
+      options.logger.warn(
+        `the outbox keeps ${count} event(s) of extension "${name}", which is not loaded as durable: they are delivered once it is again`,
+      );
+    }
   }
   const { delivery, ...rest } = options;
   const engine = new DeliveryEngine({ ...rest, ...delivery, outbox, manager });
