@@ -4,7 +4,7 @@
 // Needs NAILGUN_TEST_POSTGRES_URL (`export NAILGUN_TEST_POSTGRES_URL="$(bash .ci/postgres.sh)"`).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createTestDatabase } from "./_postgres/database.ts";
+import { createTestDatabase, dropTestDatabase, type TestDatabase } from "./_postgres/database.ts";
 import { makeProject, type ServiceProcess, spawnService } from "./_reliability/process.ts";
 import { readAttempts } from "./_delivery/fixtures/_durable.ts";
 import { until } from "./_payloads.ts";
@@ -22,6 +22,24 @@ async function createNode(url: string, n: number): Promise<number> {
   return body.id;
 }
 
+/**
+ * The database, dropped at the end of the test; a drop that meets a backend
+ * it may not end (autovacuum, on a database just written to) is tried again.
+ */
+function droppedLater(database: TestDatabase): TestDatabase {
+  const drop = async () => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await dropTestDatabase(database.name);
+      } catch (error) {
+        if (attempt >= 10 || !/pg_signal_backend/.test(String(error))) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    }
+  };
+  return { ...database, drop, [Symbol.asyncDispose]: drop };
+}
+
 function holderOf(services: readonly ServiceProcess[]): number {
   const holds = (service: ServiceProcess) =>
     service.stdout.filter((line) => line.includes("this instance delivers its events")).length >
@@ -30,7 +48,7 @@ function holderOf(services: readonly ServiceProcess[]): number {
 }
 
 Deno.test("DeliveryEngine on PostgreSQL: two instances take writes alternately, a durable extension on both receives each event exactly once", async () => {
-  await using database = await createTestDatabase();
+  await using database = droppedLater(await createTestDatabase());
   const project = await makeProject((dir) => ({
     load: [FIXTURE],
     discover: false,
@@ -57,7 +75,7 @@ Deno.test("DeliveryEngine on PostgreSQL: two instances take writes alternately, 
 });
 
 Deno.test("DeliveryEngine on PostgreSQL: after kill -9 of the delivering instance, the other takes over and nothing is lost", async () => {
-  await using database = await createTestDatabase();
+  await using database = droppedLater(await createTestDatabase());
   const project = await makeProject((dir) => ({
     load: [FIXTURE],
     discover: false,
@@ -108,7 +126,7 @@ Deno.test("DeliveryEngine on PostgreSQL: after kill -9 of the delivering instanc
 Deno.test("DeliveryEngine on PostgreSQL: writers whose commits come out of id order never make an event be skipped", async () => {
   const dir = await Deno.makeTempDir({ prefix: "nailgun_delivery_" });
   const file = join(dir, "received.jsonl");
-  await using database = await createTestDatabase();
+  await using database = droppedLater(await createTestDatabase());
   try {
     await withNailgun({
       load: [FIXTURE],
