@@ -9,6 +9,11 @@ import { makeProject, type ServiceProcess, spawnService } from "./_reliability/p
 import { readAttempts } from "./_delivery/fixtures/_durable.ts";
 import { until } from "./_payloads.ts";
 import { mac, withNailgun } from "./_service/harness.ts";
+import { type EventMeta, ExtensionManager, type Node } from "../mod.ts";
+import { createLogger } from "../src/service/logger.ts";
+import { openStore } from "../src/service/store/open_store.ts";
+import { DeliveryEngine } from "../src/service/delivery/delivery_loop.ts";
+import { Outbox, queuedEvent } from "../src/service/delivery/outbox.ts";
 
 const FIXTURE = new URL("./_delivery/fixtures/durable_a.ts", import.meta.url).pathname;
 
@@ -156,5 +161,76 @@ Deno.test("DeliveryEngine on PostgreSQL: writers whose commits come out of id or
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Outbox on PostgreSQL: an event whose row got its id before later ones but commits after they were delivered is still delivered", async () => {
+  await using database = droppedLater(await createTestDatabase());
+  const store = await openStore(database.url);
+  const received: { id: number; seq: string }[] = [];
+  const manager = new ExtensionManager([{
+    source: "./late.ts",
+    extension: {
+      name: "late",
+      version: "1.0.0",
+      description: "Records the nodes it is told of.",
+      delivery: "durable",
+      onNodeCreate: (node: Node, meta: EventMeta) =>
+        void received.push({ id: node.id, seq: meta.id }),
+    },
+  }]);
+  const outbox = new Outbox(
+    { dialect: store.dialect, transaction: (fn) => store.write(fn) },
+    { late: new Set(["onNodeCreate"]) },
+  );
+  const engine = new DeliveryEngine({
+    outbox,
+    manager,
+    logger: createLogger({ level: "silent" }),
+    maxAttempts: 3,
+    retryBaseMs: 10,
+    retryMaxMs: 50,
+  });
+  try {
+    await store.migrateCore();
+    await outbox.migrate();
+    store.useOutbox(outbox);
+    engine.start();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => release = resolve);
+    let inserted!: () => void;
+    const rowWritten = new Promise<void>((resolve) => inserted = resolve);
+    // The slow writer takes its outbox id first, then holds its transaction open.
+    const slow = store.write(async (tx) => {
+      const node = await tx.createNode({ mac: mac(1) });
+      await outbox.append(tx, [queuedEvent("onNodeCreate", [node])]);
+      inserted();
+      await held;
+      return node;
+    });
+    await rowWritten;
+    const quick: number[] = [];
+    for (let n = 2; n <= 6; n++) {
+      const node = await store.write(async (tx) => {
+        const node = await tx.createNode({ mac: mac(n) });
+        tx.enqueue("onNodeCreate", node);
+        return node;
+      });
+      quick.push(node.id);
+    }
+    await until(() => received.length >= 5, "the 5 later events delivered", 10_000);
+    assert.deepEqual(
+      received.map((r) => r.id),
+      quick,
+      "the later ids first: the slow one is not committed",
+    );
+    release();
+    const late = await slow;
+    await until(() => received.length >= 6, "the late event delivered", 10_000);
+    assert.equal(received.at(-1)!.id, late.id, "committed last, delivered last, not skipped");
+    assert.equal(new Set(received.map((r) => r.seq)).size, 6);
+  } finally {
+    await engine.stop();
+    await store.close();
   }
 });

@@ -8,10 +8,15 @@
  *   `event_id` (the `EventMeta.id` its handler receives, the same on every
  *   attempt), the hook, the arguments as JSON, when it happened, its status
  *   (`pending` or `parked`), the attempts so far and the last error.
- * - There is no cursor: a row is pending until it is deleted, so a
- *   transaction that commits after a later one can never make its event be
- *   skipped. On PostgreSQL the rows of a transaction are inserted at its very
- *   end under a transaction advisory lock, so ids also follow commit order.
+ * - There is no cursor: a row is pending until it is deleted, and a loop
+ *   always starts from the lowest pending id. On PostgreSQL transactions
+ *   commit out of id order; a row that becomes visible after later ones were
+ *   delivered is simply the next one delivered, never skipped. The rows of a
+ *   transaction are inserted at its very end, after its row locks: changes
+ *   of the same rows get ids, and are delivered, in commit order. (A
+ *   transaction advisory lock around the inserts would order the ids of
+ *   unrelated transactions too, but it serialized every commit: 35 to 45%
+ *   fewer node creations per second on PostgreSQL with 8 clients.)
  * - `delivery_state` holds one row per durable extension: how many events it
  *   has handled, its last error, and the lease (owner and deadline) that lets
  *   one instance at a time deliver its events.
@@ -146,8 +151,8 @@ interface Tables {
 /** The core tables of durable delivery; no extension prefix may match them. */
 export const OUTBOX_TABLES: readonly string[] = ["delivery_outbox", "delivery_state"];
 
-/** Key of the transaction advisory lock that orders outbox inserts on PostgreSQL. */
-const APPEND_LOCK_KEY = "7310593858020270958";
+/** Key of the transaction advisory lock under which instances make the tables on PostgreSQL. */
+const MIGRATE_LOCK_KEY = "7310593858020270958";
 
 /** Kysely as a query builder only: the store runs what it compiles. */
 function builder(dialect: OutboxDialect): Kysely<Tables> {
@@ -273,7 +278,7 @@ export class Outbox implements OutboxHook {
     await this.#store.transaction(async (tx) => {
       if (postgres) {
         await tx.execute(
-          sql`select pg_advisory_xact_lock(${APPEND_LOCK_KEY}::bigint)`.compile(this.#db),
+          sql`select pg_advisory_xact_lock(${MIGRATE_LOCK_KEY}::bigint)`.compile(this.#db),
         );
       }
       for (const statement of statements) await tx.execute(statement.compile(this.#db));
@@ -293,9 +298,8 @@ export class Outbox implements OutboxHook {
 
   /**
    * Writes one row per event and durable extension that handles it, in
-   * the order of the events: the last statements of the change's
-   * transaction. On PostgreSQL a transaction advisory lock is taken first
-   * and held to the commit, so rows get their ids in commit order.
+   * the order of the events: the last statement of the change's
+   * transaction, after its row locks.
    *
    * @param tx The change's transaction.
    * @param events What the change enqueued.
@@ -316,11 +320,6 @@ export class Outbox implements OutboxHook {
       }
     }
     if (rows.length === 0) return;
-    if (this.#store.dialect === "postgres") {
-      await tx.execute(
-        sql`select pg_advisory_xact_lock(${APPEND_LOCK_KEY}::bigint)`.compile(this.#db),
-      );
-    }
     await tx.execute(this.#db.insertInto("delivery_outbox").values(rows).compile());
   }
 
