@@ -95,4 +95,29 @@ for (const { kind, ignore, open } of STORES) {
       assert.equal((await store.listNodes({ cluster_id: cluster.id })).length, 1);
     },
   });
+
+  Deno.test({
+    name:
+      `Store.write() completes two writers that lock the same two nodes in opposite orders (${kind})`,
+    ignore,
+    async fn() {
+      await using store = await open();
+      const a = await writes(store).createNode({ mac: "52:54:00:00:00:0a" });
+      const b = await writes(store).createNode({ mac: "52:54:00:00:00:0b" });
+      const swap = (first: number, second: number, name: string) =>
+        store.write(async (tx) => {
+          await tx.getNode(first);
+          await tick(30); // both hold their first row now
+          await tx.getNode(second);
+          await tx.updateNode(first, { name });
+          await tx.updateNode(second, { name });
+        });
+      await Promise.all([swap(a.id, b.id, "ab"), swap(b.id, a.id, "ba")]);
+      const names = [(await store.getNode(a.id))!.name, (await store.getNode(b.id))!.name];
+      assert.ok(
+        names[0] === names[1] && ["ab", "ba"].includes(names[0]),
+        `one writer's names, whole: ${names}`,
+      );
+    },
+  });
 }

@@ -127,6 +127,9 @@ interface DialectRules {
  */
 const MIGRATION_LOCK_KEY = "7310593858020270957";
 
+/** How many times `write()` runs a callback that PostgreSQL ended for a deadlock. */
+const WRITE_ATTEMPTS = 4;
+
 /** PostgreSQL's longest identifier, in bytes; longer ones are silently cut. */
 const MAX_IDENTIFIER_BYTES = 63;
 
@@ -511,7 +514,9 @@ export class SqlStore implements Store {
 
   /**
    * Runs `fn` in one transaction that serializes with every other writer;
-   * see {@linkcode Store.write}.
+   * see {@linkcode Store.write}. When PostgreSQL ends the transaction for a
+   * deadlock with another writer, `fn` runs again (up to 4 times in all):
+   * keep it free of effects outside the store.
    *
    * @param fn The read-check-write.
    * @returns What `fn` answers, once committed.
@@ -519,19 +524,28 @@ export class SqlStore implements Store {
    * @throws {StoreValueError} When a value cannot be stored (a NUL character).
    * @throws {StoreUnavailableError} When the database cannot be reached.
    */
-  write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
-    return this.#begin(async (trx) => {
-      let live = true;
-      const writer = writerOf(() => {
-        if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
-        return trx as unknown as Transaction<CoreDatabase>;
-      }, this.#rules.rowLocks);
+  async write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
       try {
-        return await fn(writer);
-      } finally {
-        live = false;
+        return await this.#begin(async (trx) => {
+          let live = true;
+          const writer = writerOf(() => {
+            if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
+            return trx as unknown as Transaction<CoreDatabase>;
+          }, this.#rules.rowLocks);
+          try {
+            return await fn(writer);
+          } finally {
+            live = false;
+          }
+        });
+      } catch (error) {
+        // Two writers that lock the same rows in opposite orders: PostgreSQL
+        // ends one of them (nothing of it stays); run it again.
+        if (attempt >= WRITE_ATTEMPTS || !isRetryable(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
-    });
+    }
   }
 
   /** Closes the database once the running transactions are over; safe to call twice. */
@@ -822,6 +836,12 @@ function constraintError(error: unknown): unknown {
     );
   }
   return error;
+}
+
+/** A deadlock (40P01) or a serialization failure (40001): the transaction may run again. */
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40P01" || code === "40001";
 }
 
 function constraintName(error: Error): string {
