@@ -1,7 +1,8 @@
 // PostgreSQL outages under load: the service (a real process) keeps running
-// while its database restarts or its connections are killed, answers only
-// 2xx or 503 (with Retry-After) meanwhile, serves again within seconds, and
-// every creation it acknowledged is there afterwards.
+// while its database restarts, its connections are killed, or the database
+// is down for two seconds; it answers only 2xx or 503 (with Retry-After)
+// meanwhile, promptly while the database is down, serves again within
+// seconds, and every creation it acknowledged is there afterwards.
 //
 // The test runs a PostgreSQL server of its own (initdb in a temporary
 // directory, a free port), so that restarting it cannot disturb the tests
@@ -24,10 +25,14 @@ const HAS_BIN = (() => {
 })();
 
 /** How long the load runs, and when the outages happen in it. */
-const LOAD_MS = 10_000;
+const LOAD_MS = 13_000;
 const CLIENTS = 4;
 const RESTART_AT_MS = 2_500;
-const TERMINATE_AT_MS = 6_500;
+const TERMINATE_AT_MS = 5_500;
+const STOP_AT_MS = 8_000;
+const DOWN_MS = 2_000;
+/** Longest a request may take while the database is down: it answers 503 at once. */
+const DOWN_ANSWER_LIMIT_MS = 1_000;
 /** Longest a request may take, outage or not: the store must answer promptly. */
 const REQUEST_LIMIT_MS = 8_000;
 /** Longest the service may take to create a node again after an outage ended. */
@@ -65,7 +70,8 @@ async function asPostgres(args: string[], log: string, ms = 30_000): Promise<voi
 
 /** A PostgreSQL server of the test's own, in a temporary directory. */
 async function privateServer(): Promise<
-  { url: string; restart(): Promise<void> } & AsyncDisposable
+  & { url: string; restart(): Promise<void>; stop(): Promise<void>; start(): Promise<void> }
+  & AsyncDisposable
 > {
   const dir = await Deno.makeTempDir({ prefix: "nailgun_pg_outage_" });
   await Deno.chown(dir, ...ids("postgres"));
@@ -81,6 +87,8 @@ async function privateServer(): Promise<
   return {
     url: `postgres://nailgun@127.0.0.1:${port}/postgres`,
     restart: () => pgCtl("-o", options, "-l", log, "-m", "fast", "-w", "restart"),
+    stop: () => pgCtl("-m", "fast", "-w", "stop"),
+    start: () => pgCtl("-o", options, "-l", log, "-w", "start"),
     [Symbol.asyncDispose]: async () => {
       await pgCtl("-m", "immediate", "-w", "stop").catch(() => {});
       await Deno.remove(dir, { recursive: true });
@@ -101,6 +109,7 @@ function ids(user: string): [number, number] {
 /** What one request of the load answered. */
 interface Outcome {
   at: number;
+  took: number;
   status: number | string;
   mac: string;
   retryAfter: string | null;
@@ -108,7 +117,7 @@ interface Outcome {
 
 Deno.test({
   name:
-    "the service on PostgreSQL survives a restart and pg_terminate_backend under load, answers only 2xx or 503, recovers within seconds and loses no acknowledged node",
+    "openPostgresStore() keeps the service up through a restart, pg_terminate_backend and two seconds down under load: only 2xx or 503 (at once while down), serving again within seconds, no acknowledged node lost",
   ignore: !IS_ROOT || !HAS_BIN,
   async fn() {
     await using server = await privateServer();
@@ -139,13 +148,20 @@ Deno.test({
             await response.body?.cancel();
             outcomes.push({
               at,
+              took: elapsed() - at,
               status: response.status,
               mac: address,
               retryAfter: response.headers.get("retry-after"),
             });
             if (response.status === 503) await new Promise((resolve) => setTimeout(resolve, 50));
           } catch (error) {
-            outcomes.push({ at, status: String(error), mac: address, retryAfter: null });
+            outcomes.push({
+              at,
+              took: elapsed() - at,
+              status: String(error),
+              mac: address,
+              retryAfter: null,
+            });
             await new Promise((resolve) => setTimeout(resolve, 50));
           }
         }
@@ -158,10 +174,17 @@ Deno.test({
         const killed = await admin`
           SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
           WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`;
-        return { restarted, terminatedAt: elapsed(), terminated: killed.length };
+        const terminatedAt = elapsed();
+        await new Promise((resolve) => setTimeout(resolve, STOP_AT_MS - elapsed()));
+        await server.stop();
+        const stopped = elapsed();
+        await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
+        const down = elapsed();
+        await server.start();
+        return { restarted, terminatedAt, terminated: killed.length, stopped, down, up: elapsed() };
       })();
       await Promise.all(Array.from({ length: CLIENTS }, client));
-      const { restarted, terminatedAt, terminated } = await outages;
+      const { restarted, terminatedAt, terminated, stopped, down, up } = await outages;
 
       const summary = {
         requests: outcomes.length,
@@ -170,6 +193,11 @@ Deno.test({
         restartedAtMs: Math.round(restarted),
         terminatedAtMs: Math.round(terminatedAt),
         terminatedBackends: terminated,
+        downFromMs: Math.round(stopped),
+        upAtMs: Math.round(up),
+        slowestWhileDownMs: Math.round(
+          Math.max(0, ...outcomes.filter((o) => o.at >= stopped && o.at < down).map((o) => o.took)),
+        ),
       };
       console.log(JSON.stringify({ scenario: "postgres outage", ...summary }));
 
@@ -179,7 +207,7 @@ Deno.test({
         new Promise<false>((resolve) => setTimeout(() => resolve(false), 200)),
       ]);
       assert.equal(exited, false, `the service exited during the outages\n${service.output()}`);
-      assert.doesNotMatch(service.output(), /Uncaught|reading 'write'/);
+      assert.doesNotMatch(service.output(), /Uncaught|reading .write./);
 
       // Only 2xx or 503, and every 503 says when to retry.
       const others = outcomes.filter((o) => o.status !== 201 && o.status !== 503);
@@ -190,8 +218,17 @@ Deno.test({
       );
       assert.ok(summary.unavailable > 0, "the outages were seen (some 503)");
 
+      // While the database was down, every request was answered 503, at once.
+      const whileDown = outcomes.filter((o) => o.at >= stopped + 200 && o.at + o.took < down);
+      assert.ok(whileDown.length > 0, "requests were made while the database was down");
+      assert.deepEqual(whileDown.filter((o) => o.status !== 503).slice(0, 5), []);
+      assert.ok(
+        summary.slowestWhileDownMs < DOWN_ANSWER_LIMIT_MS,
+        `a request took ${summary.slowestWhileDownMs} ms while the database was down`,
+      );
+
       // Served again within seconds after each outage.
-      for (const end of [restarted, terminatedAt]) {
+      for (const end of [restarted, terminatedAt, up]) {
         const firstCreated = outcomes.find((o) => o.at >= end && o.status === 201);
         assert.ok(firstCreated, `no node was created after the outage that ended at ${end} ms`);
         assert.ok(

@@ -41,6 +41,9 @@ import { StoreUnavailableError } from "./store.ts";
 /** The pool type the driver runs on. */
 export type PostgresPool = postgres.Sql<Record<string, unknown>>;
 
+/** Longest a transaction waits for a connection of the pool. */
+const RESERVE_LIMIT_MS = 3_000;
+
 /** Commands whose row count is a number of changed rows. */
 const CHANGING_COMMANDS = new Set(["INSERT", "UPDATE", "DELETE", "MERGE"]);
 
@@ -180,11 +183,7 @@ class PostgresJsConnection implements DatabaseConnection {
 
   /** Reserves a connection, learns when it closes, and starts the transaction on it. */
   async begin(settings: TransactionSettings): Promise<void> {
-    try {
-      this.#reserved = await this.#pool.reserve();
-    } catch (error) {
-      throw storeErrorOf(error, this.#shown);
-    }
+    this.#reserved = await this.#reserve();
     let begin = "BEGIN";
     if (settings.isolationLevel) {
       begin += ` ISOLATION LEVEL ${settings.isolationLevel.toUpperCase()}`;
@@ -197,6 +196,38 @@ class PostgresJsConnection implements DatabaseConnection {
       return true;
     };
     await this.#run(begin, [], { onexecute });
+  }
+
+  /**
+   * A connection of the pool for this transaction, within
+   * {@linkcode RESERVE_LIMIT_MS}: around an outage, Postgres.js can leave a
+   * request for a connection waiting with no end (seen after a restart); a
+   * connection that comes too late goes back to the pool.
+   */
+  async #reserve(): Promise<postgres.ReservedSql<Record<string, unknown>>> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let late = false;
+    const reserving = this.#pool.reserve();
+    try {
+      return await Promise.race([
+        reserving,
+        new Promise<never>((_, reject) =>
+          timer = setTimeout(() => {
+            late = true;
+            reject(
+              new StoreUnavailableError(
+                `Cannot reach the database "${this.#shown}": no connection was free within ${RESERVE_LIMIT_MS} ms: try again in a moment`,
+              ),
+            );
+          }, RESERVE_LIMIT_MS)
+        ),
+      ]);
+    } catch (error) {
+      if (late) reserving.then((reserved) => reserved.release(), () => {});
+      throw storeErrorOf(error, this.#shown);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Rolls back, unless the connection is gone (the server rolled back already). */

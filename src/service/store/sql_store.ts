@@ -128,6 +128,9 @@ interface DialectRules {
  */
 const MIGRATION_LOCK_KEY = "7310593858020270957";
 
+/** How many times `write()` runs a callback that PostgreSQL ended for a deadlock. */
+const WRITE_ATTEMPTS = 4;
+
 /** PostgreSQL's longest identifier, in bytes; longer ones are silently cut. */
 const MAX_IDENTIFIER_BYTES = 63;
 
@@ -283,6 +286,11 @@ export async function openPostgresStore(
   const pool = postgres(url, {
     ...(options.max === undefined ? {} : { max: options.max }),
     connect_timeout: options.connectTimeout ?? 5,
+    // Postgres.js waits (0.5–1) × 3^failures / 100 s, up to 20 s, before it
+    // retries a connection, and the queries queued for it wait as long: while
+    // the database is down, calls would hang instead of failing, and after it
+    // is back the store would stay away for up to 20 s. 50 ms between tries.
+    backoff: () => 0.05,
     onnotice: () => {},
     transform: { undefined: null },
     types: {
@@ -508,7 +516,9 @@ export class SqlStore implements Store {
 
   /**
    * Runs `fn` in one transaction that serializes with every other writer;
-   * see {@linkcode Store.write}.
+   * see {@linkcode Store.write}. When PostgreSQL ends the transaction for a
+   * deadlock with another writer, `fn` runs again (up to 4 times in all):
+   * keep it free of effects outside the store.
    *
    * @param fn The read-check-write.
    * @returns What `fn` answers, once committed.
@@ -516,30 +526,38 @@ export class SqlStore implements Store {
    * @throws {StoreValueError} When a value cannot be stored (a NUL character).
    * @throws {StoreUnavailableError} When the database cannot be reached.
    */
-  write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
-    const events = new PendingEvents(this.#outbox);
-    const result = this.#begin(async (trx) => {
-      let live = true;
-      const writer = writerOf(
-        () => {
-          if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
-          return trx as unknown as Transaction<CoreDatabase>;
-        },
-        this.#rules.rowLocks,
-        events,
-      );
+  async write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      // What this attempt enqueued: a retried attempt enqueues again.
+      const events = new PendingEvents(this.#outbox);
       try {
-        const result = await fn(writer);
-        await events.flush(writer);
-        return result;
-      } finally {
-        live = false;
+        const committed = await this.#begin(async (trx) => {
+          let live = true;
+          const writer = writerOf(
+            () => {
+              if (!live) throw new Error("Cannot use the transaction of store.write(): it is over");
+              return trx as unknown as Transaction<CoreDatabase>;
+            },
+            this.#rules.rowLocks,
+            events,
+          );
+          try {
+            const result = await fn(writer);
+            await events.flush(writer);
+            return result;
+          } finally {
+            live = false;
+          }
+        });
+        events.committed();
+        return committed;
+      } catch (error) {
+        // Two writers that lock the same rows in opposite orders: PostgreSQL
+        // ends one of them (nothing of it stays); run it again.
+        if (attempt >= WRITE_ATTEMPTS || !isRetryable(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
       }
-    });
-    return result.then((committed) => {
-      events.committed();
-      return committed;
-    });
+    }
   }
 
   /** Durable delivery: `write()` writes what its writer enqueued to this outbox. */
@@ -841,6 +859,12 @@ function constraintError(error: unknown): unknown {
     );
   }
   return error;
+}
+
+/** A deadlock (40P01) or a serialization failure (40001): the transaction may run again. */
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "40P01" || code === "40001";
 }
 
 function constraintName(error: Error): string {
