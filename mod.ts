@@ -55,7 +55,12 @@ export type {
   SqlDialect,
 } from "./src/extension.ts";
 export {
+  type DeliveryMode,
+  type EventMeta,
+  EventMetaSchema,
   type ExtensionHooks,
+  HANDLER_ARGUMENTS,
+  type HandlerArguments,
   type HandlerResult,
   HOOK_ARGUMENTS,
   HOOK_NAMES,

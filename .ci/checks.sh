@@ -22,5 +22,24 @@ export NAILGUN_TEST_POSTGRES_URL
 step "tests (REST suite on SQLite)"
 deno test -A --unstable-worker-options --doc --parallel README.md mod.ts src/ tests/ examples/
 step "REST suite on PostgreSQL"
-NAILGUN_TEST_STORE=postgres deno test -A --unstable-worker-options --parallel tests/service_*_test.ts
-step "publish dry run"; deno publish --dry-run --allow-dirty
+NAILGUN_TEST_STORE=postgres deno test -A --unstable-worker-options --parallel tests/service_*_test.ts tests/reliability_*_test.ts
+step "publish dry run"
+# The library's package ships the library alone (the service is a workspace
+# member with "publish": false) and the dry run prints no warning.
+publish_log="$(NO_COLOR=1 deno publish --dry-run --allow-dirty 2>&1)" || {
+  printf '%s\n' "$publish_log"
+  exit 1
+}
+printf '%s\n' "$publish_log"
+if grep -E "file://.*/(src/service/|extensions\.json )" <<<"$publish_log"; then
+  echo "the package of @nailgun/extensions lists files of the service or of this clone" >&2
+  exit 1
+fi
+# Known and left to its owner: src/loader.ts's default import() of a computed
+# specifier (unanalyzable-dynamic-import). Set to 0 once it is gone.
+allowed_warnings=1
+warnings="$(grep -c '^warning\[' <<<"$publish_log" || true)"
+if [ "$warnings" -gt "$allowed_warnings" ]; then
+  echo "deno publish --dry-run printed $warnings warnings (at most $allowed_warnings allowed)" >&2
+  exit 1
+fi

@@ -11,7 +11,7 @@ import { VERSION } from "./version.ts";
  * The base class of Nailgun extensions. A subclass sets `name`, `version` and
  * `description`, and implements any of the hooks (`onNodeCreate`, …) and
  * features (`routes`, `migrations`, `pipelines`, `provides`, `setup`,
- * `teardown`) it needs. The loader creates one instance with the host
+ * `teardown`, `delivery`) it needs. The loader creates one instance with the host
  * context; the instance reads it as `this.context`.
  *
  * Hooks and features are declared on this class, so a subclass marks them

@@ -76,6 +76,7 @@ const extensionSchema = z.object({
     error: 'must be a semver range such as "^0.1"',
   }).optional(),
   permissions: permissionsSchema.optional(),
+  delivery: z.enum(["inline", "durable"], { error: 'must be "inline" or "durable"' }).optional(),
   setup: optionalCallable,
   teardown: optionalCallable,
   ...hookShape,

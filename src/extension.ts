@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ExtensionHooks, HandlerResult } from "./hooks.ts";
+import type { DeliveryMode, ExtensionHooks, HandlerResult } from "./hooks.ts";
 import type { Cluster, ClusterData, Node, NodeData } from "./payloads.ts";
 
 /** Where a message goes: the host's log, prefixed with the extension name. */
@@ -28,6 +28,14 @@ export type SqlDialect = "sqlite" | "postgres";
  * The database as an extension sees it: its routes and migrations use it for
  * the extension's own tables, whose names start with `<name>_`. Placeholders
  * are `?` in both dialects.
+ *
+ * Transactions belong to the host: statements that open, end or split one
+ * (`BEGIN`, `COMMIT`, `END`, `ROLLBACK`, `SAVEPOINT`, `RELEASE`, …) or that
+ * change the shared connection (`PRAGMA journal_mode = …`, `PRAGMA
+ * foreign_keys = …`, `ATTACH`, a session `SET`, …) are refused with an
+ * error; use {@linkcode ExtensionDatabase.transaction} instead. A NUL
+ * character (`\u0000`) in the SQL text or in a parameter is refused too,
+ * on both dialects, since PostgreSQL cannot store it in text or JSON.
  */
 export interface ExtensionDatabase {
   /** Which SQL dialect the database speaks. */
@@ -36,6 +44,27 @@ export interface ExtensionDatabase {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
   /** Runs a statement and returns how many rows it changed. */
   execute(sql: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+  /**
+   * Runs `fn` in a transaction: what `tx` runs commits together when `fn`
+   * resolves, and is rolled back when it throws (the error is rethrown).
+   * It never interferes with the host's own writes: on PostgreSQL it has a
+   * connection of its own; on SQLite, whose one connection is shared, the
+   * host's writes wait for it (keep it short, and never wait on a client
+   * inside it). Inside a transaction or a migration step, `transaction()`
+   * nests as a savepoint. Use only `tx` inside `fn`.
+   *
+   * @param fn The work, given the database of the transaction.
+   * @returns What `fn` answers, once committed.
+   *
+   * @example Move a disk between two rows, all or nothing
+   * ```ts ignore
+   * await context.database!.transaction(async (tx) => {
+   *   await tx.execute("UPDATE volumes_disks SET node_id = ? WHERE id = ?", [2, 7]);
+   *   await tx.execute("UPDATE volumes_nodes SET disks = disks - 1 WHERE id = ?", [1]);
+   * });
+   * ```
+   */
+  transaction<T>(fn: (tx: ExtensionDatabase) => Promise<T>): Promise<T>;
 }
 
 /** What the host gives an extension: constructor argument and `setup` argument. */
@@ -135,6 +164,12 @@ export interface ExtensionFeatures {
   readonly hostVersion?: string;
   /** Permissions the extension needs when it runs in the sandbox. */
   readonly permissions?: ExtensionPermissions;
+  /**
+   * How notifications reach it: `"inline"` (the default) before the response,
+   * or `"durable"`, from an outbox written in the change's own transaction,
+   * after the response, at least once, in commit order (SPEC §3.1).
+   */
+  readonly delivery?: DeliveryMode;
   /** Runs after migrations and before the host serves. */
   setup?(context: ExtensionContext): HandlerResult;
   /** Runs at shutdown, in the reverse order of setup. */

@@ -12,7 +12,7 @@ import {
   type Node,
   type NodeGroup,
 } from "./payloads.ts";
-import type { Schema } from "./schema.ts";
+import type { SameShape, Schema } from "./schema.ts";
 
 /** The arguments of every hook, by hook name. */
 export interface HookArgumentMap {
@@ -106,6 +106,113 @@ export const NOTIFICATION_HOOKS = [
 export type NotificationHook = typeof NOTIFICATION_HOOKS[number];
 
 /**
+ * How a notification reaches an extension (SPEC §3.1): `"inline"` (the
+ * default) calls its handlers right after the change is committed, before the
+ * response; `"durable"` writes each notification to an outbox in the change's
+ * own transaction and delivers it after the response, in commit order, at
+ * least once, retrying with backoff.
+ */
+export type DeliveryMode = "inline" | "durable";
+
+/**
+ * The last argument of every notification handler: which event this is and
+ * which attempt at delivering it.
+ *
+ * @example Deduplicate by id
+ * ```ts
+ * import type { EventMeta, Node } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * const seen = new Set<string>();
+ * function onNodeCreate(_node: Node, meta: EventMeta): boolean {
+ *   if (seen.has(meta.id)) return false; // a redelivery: already handled
+ *   seen.add(meta.id);
+ *   return true;
+ * }
+ * const meta: EventMeta = {
+ *   id: "e1", hook: "onNodeCreate", occurredAt: "2026-01-01T00:00:00.000Z", attempt: 1,
+ * };
+ * const node = {} as Node;
+ * assert.equal(onNodeCreate(node, meta), true);
+ * assert.equal(onNodeCreate(node, { ...meta, attempt: 2 }), false);
+ * ```
+ */
+export interface EventMeta {
+  /**
+   * Identifies the event. For a durable extension it is the same on every
+   * redelivery of the event, so a handler can deduplicate by it.
+   */
+  readonly id: string;
+  /** The hook, the same as the handler's name. */
+  readonly hook: NotificationHook;
+  /** When the change was made, ISO 8601 in UTC. */
+  readonly occurredAt: string;
+  /** 1 on the first attempt; 2, 3, … on the retries of a durable delivery. */
+  readonly attempt: number;
+}
+
+const eventMetaSchema = z.object({
+  id: z.string().min(1),
+  hook: z.enum(NOTIFICATION_HOOKS),
+  occurredAt: z.iso.datetime(),
+  attempt: z.number().int().positive(),
+});
+
+/**
+ * Runtime check of {@linkcode EventMeta}.
+ *
+ * @example
+ * ```ts
+ * import { EventMetaSchema } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * const meta = { id: "e1", hook: "onNodeCreate", occurredAt: "2026-01-01T00:00:00.000Z", attempt: 1 };
+ * assert.equal(EventMetaSchema.safeParse(meta).success, true);
+ * assert.equal(EventMetaSchema.safeParse({ ...meta, attempt: 0 }).success, false);
+ * ```
+ */
+export const EventMetaSchema: Schema<EventMeta> = eventMetaSchema;
+
+/**
+ * What a handler of hook `H` receives: the hook's arguments, then, for a
+ * notification, its {@linkcode EventMeta}.
+ */
+export type HandlerArguments<H extends HookName> = H extends NotificationHook
+  ? [...HookArguments<H>, meta: EventMeta]
+  : HookArguments<H>;
+
+/**
+ * Runtime checks of what every handler receives: {@linkcode HOOK_ARGUMENTS}
+ * with the {@linkcode EventMeta} last for notifications.
+ *
+ * @example
+ * ```ts
+ * import { HANDLER_ARGUMENTS } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * const meta = { id: "e1", hook: "onNodeCollectionDelete", occurredAt: "2026-01-01T00:00:00.000Z", attempt: 1 };
+ * assert.equal(HANDLER_ARGUMENTS.onNodeCollectionDelete.safeParse([[1, 2], meta]).success, true);
+ * assert.equal(HANDLER_ARGUMENTS.onNodeCollectionDelete.safeParse([[1, 2]]).success, false);
+ * ```
+ */
+export const HANDLER_ARGUMENTS: { readonly [H in HookName]: Schema<HandlerArguments<H>> } = {
+  onNodeCreate: z.tuple([_zod.node, eventMetaSchema]),
+  onNodeUpdate: z.tuple([_zod.node, eventMetaSchema]),
+  onNodeReset: z.tuple([_zod.node, eventMetaSchema]),
+  onNodeDelete: z.tuple([_zod.node, eventMetaSchema]),
+  onRemoveNodeFromCluster: z.tuple([_zod.node, eventMetaSchema]),
+  onNodeCollectionDelete: z.tuple([_zod.nodeIds, eventMetaSchema]),
+  onNodegroupCreate: z.tuple([_zod.nodeGroup, eventMetaSchema]),
+  onNodegroupDelete: z.tuple([_zod.nodeGroup, eventMetaSchema]),
+  onClusterCreate: z.tuple([_zod.cluster, _zod.clusterCreationData, eventMetaSchema]),
+  onClusterPatchAttributes: z.tuple([_zod.cluster, _zod.attributes, eventMetaSchema]),
+  onClusterDelete: z.tuple([_zod.cluster, eventMetaSchema]),
+  onBeforeDeploymentCheck: HOOK_ARGUMENTS.onBeforeDeploymentCheck,
+  onBeforeDeploymentSerialization: HOOK_ARGUMENTS.onBeforeDeploymentSerialization,
+  onBeforeProvisioningSerialization: HOOK_ARGUMENTS.onBeforeProvisioningSerialization,
+};
+
+const _metaShape: SameShape<EventMeta, z.infer<typeof eventMetaSchema>> = true;
+void _metaShape;
+
+/**
  * Hooks that only the extensions enabled on the cluster receive, in the
  * cluster's order; the first one that throws vetoes the operation.
  */
@@ -126,32 +233,33 @@ export type HandlerResult = void | Promise<void>;
 
 /**
  * The event handlers an extension may implement, all optional. A handler may
- * be sync or async; it receives frozen payloads. Declared as methods so that
- * a `BaseExtension` subclass implements them as methods.
+ * be sync or async; it receives frozen payloads, and a notification handler
+ * receives an {@linkcode EventMeta} last. Declared as methods so that a
+ * `BaseExtension` subclass implements them as methods.
  */
 export interface ExtensionHooks {
   /** A node was discovered and stored. */
-  onNodeCreate?(...args: HookArguments<"onNodeCreate">): HandlerResult;
+  onNodeCreate?(...args: HandlerArguments<"onNodeCreate">): HandlerResult;
   /** A node was changed. */
-  onNodeUpdate?(...args: HookArguments<"onNodeUpdate">): HandlerResult;
+  onNodeUpdate?(...args: HandlerArguments<"onNodeUpdate">): HandlerResult;
   /** A node was reset to discover. */
-  onNodeReset?(...args: HookArguments<"onNodeReset">): HandlerResult;
+  onNodeReset?(...args: HandlerArguments<"onNodeReset">): HandlerResult;
   /** A node was deleted. */
-  onNodeDelete?(...args: HookArguments<"onNodeDelete">): HandlerResult;
+  onNodeDelete?(...args: HandlerArguments<"onNodeDelete">): HandlerResult;
   /** A node left its cluster. */
-  onRemoveNodeFromCluster?(...args: HookArguments<"onRemoveNodeFromCluster">): HandlerResult;
+  onRemoveNodeFromCluster?(...args: HandlerArguments<"onRemoveNodeFromCluster">): HandlerResult;
   /** Several nodes were deleted at once; receives their ids. */
-  onNodeCollectionDelete?(...args: HookArguments<"onNodeCollectionDelete">): HandlerResult;
+  onNodeCollectionDelete?(...args: HandlerArguments<"onNodeCollectionDelete">): HandlerResult;
   /** A node group was created. */
-  onNodegroupCreate?(...args: HookArguments<"onNodegroupCreate">): HandlerResult;
+  onNodegroupCreate?(...args: HandlerArguments<"onNodegroupCreate">): HandlerResult;
   /** A node group was deleted. */
-  onNodegroupDelete?(...args: HookArguments<"onNodegroupDelete">): HandlerResult;
+  onNodegroupDelete?(...args: HandlerArguments<"onNodegroupDelete">): HandlerResult;
   /** A cluster was created; receives it and the data it was created from. */
-  onClusterCreate?(...args: HookArguments<"onClusterCreate">): HandlerResult;
+  onClusterCreate?(...args: HandlerArguments<"onClusterCreate">): HandlerResult;
   /** A cluster's public attributes were changed; receives the new attributes. */
-  onClusterPatchAttributes?(...args: HookArguments<"onClusterPatchAttributes">): HandlerResult;
+  onClusterPatchAttributes?(...args: HandlerArguments<"onClusterPatchAttributes">): HandlerResult;
   /** A cluster was deleted. */
-  onClusterDelete?(...args: HookArguments<"onClusterDelete">): HandlerResult;
+  onClusterDelete?(...args: HandlerArguments<"onClusterDelete">): HandlerResult;
   /** Before a deployment: throw to veto it. */
   onBeforeDeploymentCheck?(...args: HookArguments<"onBeforeDeploymentCheck">): HandlerResult;
   /** Before deployment data is serialized: throw to veto it. */

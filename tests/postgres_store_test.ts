@@ -3,9 +3,10 @@ import postgres from "npm:postgres@3.4.9";
 import { ExtensionLoadError } from "../src/errors.ts";
 import type { Extension, ExtensionDatabase, ExtensionMigration } from "../src/extension.ts";
 import type { Cluster } from "../src/payloads.ts";
-import { openPostgresStore } from "../src/service/store/postgres.ts";
+import { openPostgresStore } from "../src/service/store/sql_store.ts";
 import { type Store, StoreConflictError } from "../src/service/store/store.ts";
 import { createTestDatabase } from "./_postgres/database.ts";
+import { writes } from "./_postgres/stores.ts";
 
 /** Opens a migrated store on a fresh database, runs `fn`, then closes and drops both. */
 async function withStore(fn: (store: Store, url: string) => Promise<void>): Promise<void> {
@@ -40,7 +41,7 @@ async function tableExists(database: ExtensionDatabase, table: string): Promise<
 
 /** A cluster with nothing enabled, as most tests here need one. */
 function newCluster(store: Store, name: string): Promise<Cluster> {
-  return store.createCluster({
+  return writes(store).createCluster({
     name,
     mode: "multinode",
     release: "r",
@@ -106,7 +107,7 @@ Deno.test("migrateCore() applies each core step once and records it", async () =
 
 Deno.test("createCluster() and updateCluster() store JSON columns and answer numbers for ids", async () => {
   await withStore(async (store) => {
-    const created = await store.createCluster({
+    const created = await writes(store).createCluster({
       name: "env1",
       mode: "ha_compact",
       release: "2024.1",
@@ -125,21 +126,21 @@ Deno.test("createCluster() and updateCluster() store JSON columns and answer num
     assert.equal(typeof created.id, "number");
     assert.deepEqual(await store.getCluster(created.id), created);
 
-    const updated = await store.updateCluster(created.id, {
+    const updated = await writes(store).updateCluster(created.id, {
       status: "operational",
       extensions: ["logging"],
       name: undefined,
     });
     assert.deepEqual(updated, { ...created, status: "operational", extensions: ["logging"] });
     assert.deepEqual(await store.listClusters(), [updated]);
-    assert.equal(await store.updateCluster(created.id + 1000, { name: "x" }), undefined);
+    assert.equal(await writes(store).updateCluster(created.id + 1000, { name: "x" }), undefined);
     assert.equal(await store.getCluster(created.id + 1000), undefined);
   });
 });
 
 Deno.test("createNode() fills Nailgun's defaults and rejects a MAC that is taken", async () => {
   await withStore(async (store) => {
-    const node = await store.createNode({ mac: "52:54:00:aa:bb:01" });
+    const node = await writes(store).createNode({ mac: "52:54:00:aa:bb:01" });
     assert.equal(typeof node.id, "number");
     assert.match(node.uuid, /^[0-9a-f-]{36}$/);
     assert.deepEqual({ ...node, uuid: "" }, {
@@ -159,7 +160,7 @@ Deno.test("createNode() fills Nailgun's defaults and rejects a MAC that is taken
       meta: {},
     });
     await assert.rejects(
-      () => store.createNode({ mac: "52:54:00:aa:bb:01", name: "again" }),
+      () => writes(store).createNode({ mac: "52:54:00:aa:bb:01", name: "again" }),
       (error: unknown) => {
         assert.ok(error instanceof StoreConflictError);
         assert.equal(error.field, "mac");
@@ -177,7 +178,7 @@ Deno.test("createNode() fills Nailgun's defaults and rejects a MAC that is taken
 Deno.test("createNode() marks a node created in a cluster as pending addition", async () => {
   await withStore(async (store) => {
     const cluster = await newCluster(store, "env");
-    const node = await store.createNode({
+    const node = await writes(store).createNode({
       mac: "52:54:00:aa:bc:01",
       name: "n1",
       hostname: "compute-1",
@@ -209,7 +210,7 @@ Deno.test("the store rejects a taken cluster name, node group name or unknown cl
       };
       await assert.rejects(
         () =>
-          store.createCluster({
+          writes(store).createCluster({
             name: "env",
             mode: "m",
             release: "r",
@@ -218,14 +219,17 @@ Deno.test("the store rejects a taken cluster name, node group name or unknown cl
           }),
         conflict,
       );
-      await assert.rejects(() => store.updateCluster(other.id, { name: "env" }), conflict);
+      await assert.rejects(() => writes(store).updateCluster(other.id, { name: "env" }), conflict);
       assert.equal((await store.getCluster(other.id))?.name, "other");
     });
     await t.step("a node group name within its cluster", async () => {
-      const group = await store.createNodeGroup({ name: "default", cluster_id: cluster.id });
-      await store.createNodeGroup({ name: "default", cluster_id: other.id });
+      const group = await writes(store).createNodeGroup({
+        name: "default",
+        cluster_id: cluster.id,
+      });
+      await writes(store).createNodeGroup({ name: "default", cluster_id: other.id });
       await assert.rejects(
-        () => store.createNodeGroup({ name: "default", cluster_id: cluster.id }),
+        () => writes(store).createNodeGroup({ name: "default", cluster_id: cluster.id }),
         (error: unknown) => {
           assert.ok(error instanceof StoreConflictError);
           assert.equal(error.field, "name");
@@ -239,7 +243,7 @@ Deno.test("the store rejects a taken cluster name, node group name or unknown cl
     });
     await t.step("an unknown cluster", async () => {
       await assert.rejects(
-        () => store.createNode({ mac: "52:54:00:aa:bd:01", cluster_id: 999_999 }),
+        () => writes(store).createNode({ mac: "52:54:00:aa:bd:01", cluster_id: 999_999 }),
         (error: unknown) => {
           assert.ok(error instanceof StoreConflictError);
           assert.equal(error.field, "cluster_id");
@@ -255,9 +259,9 @@ Deno.test("the store rejects a taken cluster name, node group name or unknown cl
 Deno.test("updateNode() patches a node and rejects a MAC that another node has", async () => {
   await withStore(async (store) => {
     const cluster = await newCluster(store, "env");
-    const a = await store.createNode({ mac: "52:54:00:00:00:0a", meta: { cpu: 4 } });
-    const b = await store.createNode({ mac: "52:54:00:00:00:0b" });
-    const updated = await store.updateNode(a.id, {
+    const a = await writes(store).createNode({ mac: "52:54:00:00:00:0a", meta: { cpu: 4 } });
+    const b = await writes(store).createNode({ mac: "52:54:00:00:00:0b" });
+    const updated = await writes(store).updateNode(a.id, {
       cluster_id: cluster.id,
       roles: ["controller"],
       pending_addition: true,
@@ -273,26 +277,31 @@ Deno.test("updateNode() patches a node and rejects a MAC that another node has",
     assert.deepEqual(await store.getNode(a.id), updated);
     assert.deepEqual(await store.listNodes({ cluster_id: cluster.id }), [updated]);
     await assert.rejects(
-      () => store.updateNode(b.id, { mac: a.mac }),
+      () => writes(store).updateNode(b.id, { mac: a.mac }),
       (error: unknown) => error instanceof StoreConflictError && error.field === "mac",
     );
     assert.equal((await store.getNode(b.id))?.mac, "52:54:00:00:00:0b");
-    assert.equal(await store.updateNode(b.id + 1000, { name: "x" }), undefined);
+    assert.equal(await writes(store).updateNode(b.id + 1000, { name: "x" }), undefined);
   });
 });
 
 Deno.test("deleteNode() and deleteNodes() delete the nodes that exist and answer them", async () => {
   await withStore(async (store) => {
     const nodes = [];
-    for (let i = 0; i < 4; i++) nodes.push(await store.createNode({ mac: `52:54:00:00:01:0${i}` }));
-    assert.deepEqual(await store.deleteNode(nodes[0].id), nodes[0]);
-    assert.equal(await store.deleteNode(nodes[0].id), undefined);
+    for (let i = 0; i < 4; i++) {
+      nodes.push(await writes(store).createNode({ mac: `52:54:00:00:01:0${i}` }));
+    }
+    assert.deepEqual(await writes(store).deleteNode(nodes[0].id), nodes[0]);
+    assert.equal(await writes(store).deleteNode(nodes[0].id), undefined);
     // In the order the ids were given, as the SQLite store answers.
-    assert.deepEqual(await store.deleteNodes([nodes[2].id, 999_999, nodes[1].id, nodes[2].id]), [
-      nodes[2],
-      nodes[1],
-    ]);
-    assert.deepEqual(await store.deleteNodes([]), []);
+    assert.deepEqual(
+      await writes(store).deleteNodes([nodes[2].id, 999_999, nodes[1].id, nodes[2].id]),
+      [
+        nodes[2],
+        nodes[1],
+      ],
+    );
+    assert.deepEqual(await writes(store).deleteNodes([]), []);
     assert.deepEqual(await store.listNodes(), [nodes[3]]);
   });
 });
@@ -300,25 +309,25 @@ Deno.test("deleteNode() and deleteNodes() delete the nodes that exist and answer
 Deno.test("createNodeGroup() and deleteNodeGroup() keep the group's nodes with no group", async () => {
   await withStore(async (store) => {
     const cluster = await newCluster(store, "env");
-    const group = await store.createNodeGroup({ name: "rack-1", cluster_id: cluster.id });
+    const group = await writes(store).createNodeGroup({ name: "rack-1", cluster_id: cluster.id });
     assert.deepEqual(group, { id: group.id, name: "rack-1", cluster_id: cluster.id });
     assert.deepEqual(await store.getNodeGroup(group.id), group);
     assert.deepEqual(await store.listNodeGroups({ cluster_id: cluster.id }), [group]);
     assert.deepEqual(await store.listNodeGroups({ cluster_id: cluster.id + 1 }), []);
-    const node = await store.createNode({
+    const node = await writes(store).createNode({
       mac: "52:54:00:00:02:01",
       cluster_id: cluster.id,
       group_id: group.id,
     });
-    assert.deepEqual(await store.deleteNodeGroup(group.id), group);
-    assert.equal(await store.deleteNodeGroup(group.id), undefined);
+    assert.deepEqual(await writes(store).deleteNodeGroup(group.id), group);
+    assert.equal(await writes(store).deleteNodeGroup(group.id), undefined);
     assert.deepEqual(await store.getNode(node.id), { ...node, group_id: null });
   });
 });
 
 Deno.test("deleteCluster() deletes its node groups and returns its nodes to the pool", async () => {
   await withStore(async (store) => {
-    const cluster = await store.createCluster({
+    const cluster = await writes(store).createCluster({
       name: "doomed",
       mode: "multinode",
       release: "r",
@@ -326,24 +335,24 @@ Deno.test("deleteCluster() deletes its node groups and returns its nodes to the 
       attributes: { a: 1 },
     });
     const other = await newCluster(store, "kept");
-    const group = await store.createNodeGroup({ name: "default", cluster_id: cluster.id });
-    const kept = await store.createNodeGroup({ name: "default", cluster_id: other.id });
-    const member = await store.createNode({
+    const group = await writes(store).createNodeGroup({ name: "default", cluster_id: cluster.id });
+    const kept = await writes(store).createNodeGroup({ name: "default", cluster_id: other.id });
+    const member = await writes(store).createNode({
       mac: "52:54:00:00:03:01",
       cluster_id: cluster.id,
       group_id: group.id,
       roles: ["compute"],
       pending_roles: ["cinder"],
     });
-    await store.updateNode(member.id, { status: "ready", pending_deletion: true });
-    const bystander = await store.createNode({
+    await writes(store).updateNode(member.id, { status: "ready", pending_deletion: true });
+    const bystander = await writes(store).createNode({
       mac: "52:54:00:00:03:02",
       cluster_id: other.id,
       group_id: kept.id,
       roles: ["controller"],
     });
 
-    assert.deepEqual(await store.deleteCluster(cluster.id), cluster);
+    assert.deepEqual(await writes(store).deleteCluster(cluster.id), cluster);
     assert.equal(await store.getCluster(cluster.id), undefined);
     assert.equal(await store.getNodeGroup(group.id), undefined);
     assert.deepEqual(await store.getNode(member.id), {
@@ -358,7 +367,7 @@ Deno.test("deleteCluster() deletes its node groups and returns its nodes to the 
     });
     assert.deepEqual(await store.getNode(bystander.id), bystander);
     assert.deepEqual(await store.listNodeGroups(), [kept]);
-    assert.equal(await store.deleteCluster(cluster.id), undefined);
+    assert.equal(await writes(store).deleteCluster(cluster.id), undefined);
   });
 });
 

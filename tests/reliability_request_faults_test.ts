@@ -193,7 +193,7 @@ Deno.test("unknown and malformed ids answer 404, unknown routes 404 and wrong me
     const missing = await api("DELETE", `/nodes/?ids=${ids.node},999999`);
     assertRefused(missing, 404, "DELETE /nodes/?ids= with an unknown id");
     assert.deepEqual(missing.body.missing, [999999]);
-    for (const path of ["/nowhere/", "/nodes/1/2/3/", "/clusters/1/volumes/", "/"]) {
+    for (const path of ["/nowhere/", "/nodes/1/2/3/", "/clusters/1/volumes/", "//nowhere///"]) {
       const answer = await api("GET", path);
       assertRefused(answer, 404, path);
       assert.match(answer.body.message, /: no such route$/);

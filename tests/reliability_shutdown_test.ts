@@ -121,3 +121,63 @@ Deno.test("a request that reached the service before SIGTERM is answered, even o
     await project.remove();
   }
 });
+
+Deno.test("SIGTERM while an extension route streams forever cuts the stream after SHUTDOWN_TIMEOUT_MS, tears down, closes the database and exits 0", async () => {
+  const shutdownTimeout = 1_000;
+  const project = await makeProject((dir) => ({
+    load: [fixture("streamer")],
+    discover: false,
+    settings: { streamer: { teardownFile: `${dir}/teardown.txt` } },
+  }));
+  const service = spawnService({
+    ...project,
+    env: { SHUTDOWN_TIMEOUT_MS: String(shutdownTimeout) },
+  });
+  try {
+    const url = await service.ready();
+    const response = await fetch(`${url}/api/v1/streamer/forever/`);
+    assert.equal(response.status, 200);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /^line 0/);
+    const signalled = performance.now();
+    service.child.kill("SIGTERM");
+    // The client keeps reading: the stream ends (cut) once the timeout has passed.
+    const drained = (async () => {
+      for (;;) {
+        const { done } = await reader.read().catch(() => ({ done: true }));
+        if (done) return performance.now() - signalled;
+      }
+    })();
+    const status = await Promise.race([
+      service.exited,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`no exit within 10 s:\n${service.output()}`)), 10_000)
+      ),
+    ]);
+    const exitedAfter = performance.now() - signalled;
+    const cutAfter = await drained;
+    assert.equal(status.code, 0, service.output());
+    assert.ok(cutAfter >= shutdownTimeout - 100, `the stream was cut after ${cutAfter} ms`);
+    assert.ok(exitedAfter < shutdownTimeout + 3_000, `exited after ${exitedAfter} ms`);
+    assert.ok(
+      service.stderr.some((line) => /SHUTDOWN_TIMEOUT_MS/.test(line)),
+      service.output(),
+    );
+    assert.ok(service.stdout.some((line) => /INFO stopped$/.test(line)), service.output());
+    assert.equal(
+      await Deno.readTextFile(`${project.dir}/teardown.txt`),
+      "streamer cancelled=true\n",
+    );
+    // The database was closed cleanly: a new process opens it and serves.
+    const second = spawnService(project);
+    try {
+      const restarted = await second.ready();
+      assert.equal((await fetch(`${restarted}/api/v1/nodes/`).then((r) => r.json())).length, 0);
+    } finally {
+      await second.dispose();
+    }
+  } finally {
+    await service.dispose();
+    await project.remove();
+  }
+});

@@ -31,6 +31,22 @@ Deno.test("an extension route is served below /api/v1 after the core routes", as
   });
 });
 
+Deno.test("an extension route whose path is not made of names and :name parameters is logged and not served; its other routes are", async () => {
+  await withNailgun({ load: ["odd_route"] }, async ({ api, logs }) => {
+    assert.ok(
+      logs.some((line) =>
+        /ERROR extension "odd_route": route "GET \/odd\/:id\(\\d\+\)\/" is not served: a path is made of/
+          .test(line)
+      ),
+      logs.join("\n"),
+    );
+    assert.equal((await api("GET", "/odd/7/")).status, 404);
+    const plain = await api("GET", "/odd/plain/x%20y");
+    assert.equal(plain.status, 200);
+    assert.equal(plain.body, "plain");
+  });
+});
+
 Deno.test("a throwing extension route answers 500 naming the extension, and the service keeps serving", async () => {
   await withNailgun({ load: ["counter"] }, async ({ api, logs }) => {
     const answer = await api("GET", "/counter/boom/");

@@ -150,7 +150,7 @@ Deno.test("main.ts exits 1 with the file, line and column of a malformed extensi
   }
 });
 
-Deno.test("cli.ts --json prints {loaded, failed, skipped}, exits 1 on a failure and writes no database", async () => {
+Deno.test("cli.ts --json prints {loaded, failed, skipped, warnings}, exits 1 on a failure and writes no database", async () => {
   const dir = await tempDir();
   try {
     const config = await writeConfig(dir, { load: ["rec_a", "counter", "collider"] });
@@ -164,7 +164,7 @@ Deno.test("cli.ts --json prints {loaded, failed, skipped}, exits 1 on a failure 
     }).output();
     assert.equal(output.code, 1, new TextDecoder().decode(output.stderr));
     const report = JSON.parse(new TextDecoder().decode(output.stdout));
-    assert.deepEqual(Object.keys(report), ["loaded", "failed", "skipped"]);
+    assert.deepEqual(Object.keys(report), ["loaded", "failed", "skipped", "warnings"]);
     assert.deepEqual(report.loaded, [
       {
         name: "rec_a",
@@ -222,6 +222,92 @@ Deno.test("runCli() prints the load report as a table and exits 0 when everythin
     );
     assert.match((await runCli(["--help"])).stdout, /^Usage: deno task extensions/);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli.ts --url prints the report of a running service, as a table and with --json as the status API answers it", async () => {
+  await withNailgun({ load: ["rec_a", "collider"] }, async ({ service, api }) => {
+    assert.equal((await api("POST", "/nodes/", { mac: mac(1) })).status, 201);
+    const status = (await api("GET", "/extensions/status/")).body;
+    const run = async (...args: string[]) => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, ...args],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+      return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+    };
+    const json = await run("list", "--json", "--url", service.url);
+    assert.equal(json.code, 1, "an extension failed to load: exit code 1");
+    assert.deepEqual(JSON.parse(json.stdout), status);
+
+    const table = await run("--url", `${service.url}/api/v1/`);
+    assert.equal(table.code, 1, table.stderr);
+    const lines = table.stdout.split("\n");
+    // With the runtime's health in the report, the table shows it.
+    const header = status.loaded[0].health === undefined
+      ? /^NAME +VERSION +SOURCE +DESCRIPTION$/
+      : /^NAME +VERSION +STATE +CALLS +FAILURES +TIMEOUTS +UNHANDLED +SKIPPED +SOURCE +DESCRIPTION$/;
+    assert.match(lines[0]!, header);
+    assert.match(lines[1]!, /^rec_a +1\.0\.0 /);
+    if (status.loaded[0].health !== undefined) {
+      assert.match(lines[1]!, new RegExp(`^rec_a +1\\.0\\.0 +${status.loaded[0].health.state} `));
+    }
+    assert.match(
+      table.stdout,
+      /Failed to load \(1\):\nSOURCE +PHASE +MESSAGE\n\S+collider\.ts +conflict/,
+    );
+
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const closed = `http://127.0.0.1:${listener.addr.port}`;
+    listener.close();
+    const down = await run("--url", closed);
+    assert.equal(down.code, 1);
+    assert.match(
+      down.stderr,
+      /^Cannot ask the service "http:\/\/127\.0\.0\.1:\d+\/api\/v1\/extensions\/status\/": it does not answer/,
+    );
+    const misuse = await run("migrate", "--url", service.url);
+    assert.equal(misuse.code, 2);
+    assert.match(
+      misuse.stderr,
+      /^Cannot run "migrate" with --url: only list asks a running service/,
+    );
+  });
+});
+
+Deno.test("main.ts names the port and PORT when the port is taken", async () => {
+  const dir = await tempDir();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const config = await writeConfig(dir, {});
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-worker-options", MAIN],
+      cwd: ROOT,
+      env: {
+        PORT: String(listener.addr.port),
+        DATABASE_URL: join(dir, "nailgun.db"),
+        EXTENSIONS_CONFIG: config,
+        NO_COLOR: "1",
+      },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
+    }).output();
+    assert.equal(output.code, 1);
+    assert.match(
+      new TextDecoder().decode(output.stderr),
+      new RegExp(
+        `Cannot start Nailgun: .*Cannot listen on 127\\.0\\.0\\.1:${listener.addr.port}: the port is in use by another process: stop it, or choose another port with PORT`,
+      ),
+    );
+  } finally {
+    listener.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { type Extension, type ExtensionDatabase, ExtensionLoadError } from "../mod.ts";
 import { CORE_MIGRATIONS } from "../src/service/store/core_schema.ts";
 import { openStore, parseDatabaseUrl, redact } from "../src/service/store/open_store.ts";
-import { openSqliteStore, type SqliteStore } from "../src/service/store/sqlite.ts";
+import { openSqliteStore, type SqlStore as SqliteStore } from "../src/service/store/sql_store.ts";
 import { StoreConflictError } from "../src/service/store/store.ts";
+import { writes } from "./_postgres/stores.ts";
 
 async function withStore(fn: (store: SqliteStore, file: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "nailgun_store_" });
@@ -113,7 +114,7 @@ Deno.test("SqliteStore.migrateExtension() rolls a failing step back and names it
       "0001_ok",
     ]);
     // The store still works after the rollback.
-    const node = await store.createNode({ mac: "52:54:00:00:00:01" });
+    const node = await writes(store).createNode({ mac: "52:54:00:00:00:01" });
     assert.equal((await store.getNode(node.id))?.mac, "52:54:00:00:00:01");
   });
 });
@@ -168,7 +169,9 @@ Deno.test("SqliteStore.migrateExtension() makes other callers wait for an async 
     }]);
     const migrating = store.migrateExtension(slow, "./slow.ts");
     const order: string[] = [];
-    const created = store.createNode({ mac: "52:54:00:00:00:09" }).then(() => order.push("node"));
+    const created = writes(store).createNode({ mac: "52:54:00:00:00:09" }).then(() =>
+      order.push("node")
+    );
     await new Promise((resolve) => setTimeout(resolve, 20));
     order.push("release");
     release();
@@ -181,8 +184,8 @@ Deno.test("SqliteStore.migrateExtension() makes other callers wait for an async 
 Deno.test("SqliteStore keeps a MAC address and a cluster name unique", async () => {
   await withStore(async (store) => {
     const results = await Promise.allSettled([
-      store.createNode({ mac: "52:54:00:00:00:01" }),
-      store.createNode({ mac: "52:54:00:00:00:01" }),
+      writes(store).createNode({ mac: "52:54:00:00:00:01" }),
+      writes(store).createNode({ mac: "52:54:00:00:00:01" }),
     ]);
     assert.equal(results.filter((result) => result.status === "fulfilled").length, 1);
     const rejected = results.find((result) => result.status === "rejected");
@@ -195,9 +198,9 @@ Deno.test("SqliteStore keeps a MAC address and a cluster name unique", async () 
       extensions: [],
       attributes: {},
     };
-    await store.createCluster(cluster);
+    await writes(store).createCluster(cluster);
     await assert.rejects(
-      () => store.createCluster(cluster),
+      () => writes(store).createCluster(cluster),
       (error) => error instanceof StoreConflictError && error.field === "name",
     );
   });
@@ -205,36 +208,36 @@ Deno.test("SqliteStore keeps a MAC address and a cluster name unique", async () 
 
 Deno.test("SqliteStore.deleteCluster() returns its nodes to the pool and deletes its node groups", async () => {
   await withStore(async (store) => {
-    const cluster = await store.createCluster({
+    const cluster = await writes(store).createCluster({
       name: "env",
       mode: "ha_compact",
       release: "r",
       extensions: ["a"],
       attributes: { x: 1 },
     });
-    const group = await store.createNodeGroup({ name: "default", cluster_id: cluster.id });
-    const node = await store.createNode({
+    const group = await writes(store).createNodeGroup({ name: "default", cluster_id: cluster.id });
+    const node = await writes(store).createNode({
       mac: "52:54:00:00:00:01",
       cluster_id: cluster.id,
       group_id: group.id,
       roles: ["controller"],
     });
     assert.equal(node.pending_addition, true);
-    assert.deepEqual(await store.deleteCluster(cluster.id), cluster);
+    assert.deepEqual(await writes(store).deleteCluster(cluster.id), cluster);
     const pooled = await store.getNode(node.id);
     assert.equal(pooled?.cluster_id, null);
     assert.equal(pooled?.group_id, null);
     assert.deepEqual(pooled?.roles, []);
     assert.equal(await store.getNodeGroup(group.id), undefined);
-    assert.equal(await store.deleteCluster(cluster.id), undefined);
+    assert.equal(await writes(store).deleteCluster(cluster.id), undefined);
   });
 });
 
 Deno.test("SqliteStore.deleteNodes() deletes the existing nodes among the ids", async () => {
   await withStore(async (store) => {
-    const one = await store.createNode({ mac: "52:54:00:00:00:01" });
-    const two = await store.createNode({ mac: "52:54:00:00:00:02" });
-    const deleted = await store.deleteNodes([one.id, two.id, 999, one.id]);
+    const one = await writes(store).createNode({ mac: "52:54:00:00:00:01" });
+    const two = await writes(store).createNode({ mac: "52:54:00:00:00:02" });
+    const deleted = await writes(store).deleteNodes([one.id, two.id, 999, one.id]);
     assert.deepEqual(deleted.map((node) => node.id), [one.id, two.id]);
     assert.deepEqual(await store.listNodes(), []);
   });

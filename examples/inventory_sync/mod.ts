@@ -17,23 +17,24 @@
  * | `onClusterPatchAttributes` | `PUT clusters/{id}/` with the cluster |
  * | `onClusterDelete` | `DELETE clusters/{id}/` |
  *
- * Every request carries `x-nailgun-event` (the hook) and `idempotency-key`
- * (the same on every retry of one request). Handlers only add the request
- * to a bounded queue and return: the Nailgun API never waits for the other
- * service, even when it is down. A background sender delivers the requests
- * in order with bounded retries and exponential backoff; `teardown()`
- * flushes the queue until a deadline. The provided call `syncStatus` tells
- * how many requests are queued, sent, failed and dropped.
+ * The extension is durable (`delivery: "durable"`): Nailgun writes each
+ * change's notification to its outbox in the change's own transaction and
+ * calls the handler after the response, in commit order, until it succeeds.
+ * A handler sends one request and throws when it fails (a network error, a
+ * time-out, any answer but 2xx): Nailgun retries it with backoff and parks it
+ * after `delivery.maxAttempts`. Delivery is at least once, so every request
+ * carries `idempotency-key: <EventMeta.id>`, the same on every retry, and
+ * `x-nailgun-event` (the hook).
  *
- * @example Send node changes to a service
+ * @example Send a node change to a service
  * ```ts
  * import { InventorySync } from "./mod.ts";
- * import { BoundContext, ExtensionManager, type Node } from "@nailgun/extensions";
+ * import { BoundContext, type EventMeta, type Node } from "@nailgun/extensions";
  * import assert from "node:assert/strict";
  *
  * const received: string[] = [];
  * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
- *   received.push(`${request.method} ${new URL(request.url).pathname}`);
+ *   received.push(`${request.method} ${new URL(request.url).pathname} ${request.headers.get("idempotency-key")}`);
  *   return Response.json({ ok: true });
  * });
  * const context = new BoundContext("jsr:@nailgun/inventory-sync", {
@@ -41,17 +42,11 @@
  * });
  * const sync = new InventorySync(context);
  * context.bind(sync.name);
- * const manager = new ExtensionManager([{ extension: sync, source: "jsr:@nailgun/inventory-sync" }]);
- * const node: Node = {
- *   id: 3, uuid: "u3", mac: "52:54:00:00:00:03", name: "node-3", hostname: "node-3",
- *   status: "discover", cluster_id: null, group_id: null, roles: [], pending_roles: [],
- *   pending_addition: false, pending_deletion: false, online: true, meta: {},
- * };
- * await manager.notify("onNodeCreate", node);
- * await manager.notify("onNodeDelete", node);
- * await manager.teardown();
+ * const node = { id: 3 } as Node;
+ * const meta: EventMeta = { id: "e1", hook: "onNodeDelete", occurredAt: new Date().toISOString(), attempt: 1 };
+ * await sync.onNodeDelete(node, meta);
  * await server.shutdown();
- * assert.deepEqual(received, ["POST /api/nodes/", "DELETE /api/nodes/3/"]);
+ * assert.deepEqual(received, ["DELETE /api/nodes/3/ e1"]);
  * ```
  *
  * @module
@@ -60,129 +55,114 @@ import {
   BaseExtension,
   type Cluster,
   type ClusterCreationData,
-  type ExtensionContext,
+  type EventMeta,
   type Node,
 } from "@nailgun/extensions";
-import { type DeliveryMethod, DeliveryQueue, type SyncStatus } from "./delivery_queue.ts";
 import { type InventorySyncSettings, resolveSettings } from "./settings.ts";
 
-export {
-  type Delivery,
-  type DeliveryMethod,
-  DeliveryQueue,
-  type DeliveryQueueOptions,
-  type SyncStatus,
-} from "./delivery_queue.ts";
 export { type InventorySyncSettings, resolveSettings, URL_VARIABLE } from "./settings.ts";
 
+/** The HTTP methods the extension sends. */
+export type SyncMethod = "POST" | "PUT" | "DELETE";
+
 /**
- * Sends node and cluster changes to another HTTP service, in order, in the
- * background, with retries. See the module documentation for the requests
- * and `settings.ts` for the settings.
+ * Sends node and cluster changes to another HTTP service, one request per
+ * event, delivered durably by the host. See the module documentation.
  */
 export class InventorySync extends BaseExtension {
   /** The extension's name: its log prefix and its key in `settings`. */
   readonly name: string = "inventory_sync";
   /** The extension's version. */
-  readonly version: string = "1.0.0";
+  readonly version: string = "2.0.0";
   /** What the extension does. */
   readonly description: string =
-    "Keeps another HTTP service up to date on node and cluster changes, in order and with retries, without ever blocking the API.";
+    "Keeps another HTTP service up to date on node and cluster changes, durably: every committed change is sent, in order, at least once.";
   /** The range of `@nailgun/extensions` this extension was written for. */
   override readonly hostVersion: string = "^0.1.0";
-  /** Calls other extensions and the host may make through the manager. */
-  override readonly provides: readonly string[] = ["syncStatus"];
+  /** Notifications come from the host's outbox, after the response, until they succeed. */
+  override readonly delivery = "durable" as const;
 
   #settings: InventorySyncSettings | undefined;
-  #queue: DeliveryQueue | undefined;
 
   /**
-   * Checks the settings and opens the queue; Nailgun calls it once loaded.
+   * Checks the settings; Nailgun calls it once loaded.
    *
-   * @param context The host context, with the extension's settings.
    * @throws {TypeError} When a setting is missing or wrong, naming it.
    */
-  override setup(context: ExtensionContext): void {
-    const queue = this.#open(context.settings);
-    this.context.logger.info(`sending node and cluster changes to ${queue.status.url}`);
-  }
-
-  /**
-   * Lets the queue drain until `flushDeadlineMs`, then stops the sender;
-   * what is left is dropped and logged.
-   */
-  override async teardown(): Promise<void> {
-    const queue = this.#queue;
-    if (!queue) return;
-    const status = await queue.close(this.#settings!.flushDeadlineMs);
-    this.context.logger.info(
-      `stopped: ${status.sent} request(s) sent, ${status.failed} failed, ${status.dropped} dropped`,
-    );
-  }
-
-  /**
-   * The provided call `syncStatus`: what the sender has done so far.
-   *
-   * @returns Queued, sent, failed and dropped counts, and the last error.
-   * @throws {TypeError} When the settings are wrong.
-   */
-  syncStatus(): SyncStatus {
-    return this.#open().status;
+  override setup(): void {
+    this.context.logger.info(`sending node and cluster changes to ${this.#resolved().url}`);
   }
 
   /**
    * Sends `POST nodes/` with the new node.
    *
    * @param node The new node.
+   * @param meta The event: its id is the idempotency key.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onNodeCreate(node: Node): void {
-    this.#send("onNodeCreate", "POST", "nodes/", node);
+  override onNodeCreate(node: Node, meta: EventMeta): Promise<void> {
+    return this.#send(meta, "POST", "nodes/", node);
   }
 
   /**
    * Sends `PUT nodes/{id}/` with the node.
    *
    * @param node The node as it is now.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onNodeUpdate(node: Node): void {
-    this.#send("onNodeUpdate", "PUT", `nodes/${node.id}/`, node);
+  override onNodeUpdate(node: Node, meta: EventMeta): Promise<void> {
+    return this.#send(meta, "PUT", `nodes/${node.id}/`, node);
   }
 
   /**
    * Sends `PUT nodes/{id}/` with the node, back in discovery.
    *
    * @param node The node as it is now.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onNodeReset(node: Node): void {
-    this.#send("onNodeReset", "PUT", `nodes/${node.id}/`, node);
+  override onNodeReset(node: Node, meta: EventMeta): Promise<void> {
+    return this.#send(meta, "PUT", `nodes/${node.id}/`, node);
   }
 
   /**
    * Sends `PUT nodes/{id}/` with the node that left its cluster.
    *
    * @param node The node.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onRemoveNodeFromCluster(node: Node): void {
-    this.#send("onRemoveNodeFromCluster", "PUT", `nodes/${node.id}/`, node);
+  override onRemoveNodeFromCluster(node: Node, meta: EventMeta): Promise<void> {
+    return this.#send(meta, "PUT", `nodes/${node.id}/`, node);
   }
 
   /**
    * Sends `DELETE nodes/{id}/`.
    *
    * @param node The node as it was.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onNodeDelete(node: Node): void {
-    this.#send("onNodeDelete", "DELETE", `nodes/${node.id}/`);
+  override onNodeDelete(node: Node, meta: EventMeta): Promise<void> {
+    return this.#send(meta, "DELETE", `nodes/${node.id}/`);
   }
 
   /**
    * Sends `DELETE nodes/?ids=…`, the way Nailgun's own API deletes many nodes.
    *
    * @param nodeIds The ids of the deleted nodes.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onNodeCollectionDelete(nodeIds: number[]): void {
-    if (nodeIds.length === 0) return;
-    this.#send("onNodeCollectionDelete", "DELETE", `nodes/?ids=${nodeIds.join(",")}`);
+  override async onNodeCollectionDelete(nodeIds: number[], meta: EventMeta): Promise<void> {
+    if (nodeIds.length > 0) await this.#send(meta, "DELETE", `nodes/?ids=${nodeIds.join(",")}`);
   }
 
   /**
@@ -190,9 +170,16 @@ export class InventorySync extends BaseExtension {
    *
    * @param cluster The new cluster.
    * @param _data What it was created from (the cluster holds it all).
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onClusterCreate(cluster: Cluster, _data: ClusterCreationData): void {
-    this.#send("onClusterCreate", "POST", "clusters/", cluster);
+  override onClusterCreate(
+    cluster: Cluster,
+    _data: ClusterCreationData,
+    meta: EventMeta,
+  ): Promise<void> {
+    return this.#send(meta, "POST", "clusters/", cluster);
   }
 
   /**
@@ -200,32 +187,57 @@ export class InventorySync extends BaseExtension {
    *
    * @param cluster The cluster as it is now.
    * @param _attributes The public attributes that were patched.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onClusterPatchAttributes(cluster: Cluster, _attributes: Record<string, unknown>): void {
-    this.#send("onClusterPatchAttributes", "PUT", `clusters/${cluster.id}/`, cluster);
+  override onClusterPatchAttributes(
+    cluster: Cluster,
+    _attributes: Record<string, unknown>,
+    meta: EventMeta,
+  ): Promise<void> {
+    return this.#send(meta, "PUT", `clusters/${cluster.id}/`, cluster);
   }
 
   /**
    * Sends `DELETE clusters/{id}/`.
    *
    * @param cluster The cluster as it was.
+   * @param meta The event.
+   * @returns Once the service accepted it.
+   * @throws {Error} When the request failed: the host retries it.
    */
-  override onClusterDelete(cluster: Cluster): void {
-    this.#send("onClusterDelete", "DELETE", `clusters/${cluster.id}/`);
+  override onClusterDelete(cluster: Cluster, meta: EventMeta): Promise<void> {
+    return this.#send(meta, "DELETE", `clusters/${cluster.id}/`);
   }
 
-  /** Serializes now (the payload is frozen and shared) and queues; never waits. */
-  #send(event: string, method: DeliveryMethod, path: string, payload?: unknown): void {
-    const body = payload === undefined ? undefined : JSON.stringify(payload);
-    this.#open().enqueue({ event, method, path, body });
+  /** One request; anything but a 2xx answer throws, and the host retries the event. */
+  async #send(meta: EventMeta, method: SyncMethod, path: string, payload?: unknown): Promise<void> {
+    const { url, headers, requestTimeoutMs } = this.#resolved();
+    const response = await fetch(new URL(path, url), {
+      method,
+      headers: {
+        ...headers,
+        ...(payload === undefined ? {} : { "content-type": "application/json" }),
+        "x-nailgun-event": meta.hook,
+        "idempotency-key": meta.id,
+      },
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      throw new Error(
+        `Cannot send ${method} ${path} to ${url}: it answered ${response.status}${
+          text ? `: ${text.replace(/\s+/g, " ").slice(0, 200)}` : ""
+        }`,
+      );
+    }
   }
 
   /** Reads the settings once; the host knows them only after the extension has been created. */
-  #open(settings: Readonly<Record<string, unknown>> = this.context.settings): DeliveryQueue {
-    if (this.#queue) return this.#queue;
-    this.#settings = resolveSettings(settings);
-    this.#queue = new DeliveryQueue({ ...this.#settings, logger: this.context.logger });
-    return this.#queue;
+  #resolved(): InventorySyncSettings {
+    return this.#settings ??= resolveSettings(this.context.settings);
   }
 }
 

@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
 import {
   type Cluster,
-  type DispatchResult,
+  type EventMeta,
+  type Extension,
   instantiateExtension,
   loadExtensions,
   type LoadResult,
   type Node,
+  NOTIFICATION_HOOKS,
+  type NotificationHook,
 } from "@nailgun/extensions";
 import * as inventorySyncModule from "./mod.ts";
-import { type SyncStatus, URL_VARIABLE } from "./mod.ts";
+import { URL_VARIABLE } from "./mod.ts";
 import { closedPort, recordingLogger, startReceiver } from "./_test_receiver.ts";
 
 function node(id: number, changes: Partial<Node> = {}): Node {
@@ -73,36 +76,45 @@ async function withoutUrlVariable(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("InventorySync sends every node and cluster change in order", async () => {
+let events = 0;
+function meta(hook: NotificationHook, attempt = 1): EventMeta {
+  return { id: `event-${++events}`, hook, occurredAt: new Date().toISOString(), attempt };
+}
+
+/** Calls a handler as the host's delivery loop does: the arguments, then the EventMeta. */
+function deliver(extension: Extension, hook: NotificationHook, ...args: unknown[]): Promise<void> {
+  const handler =
+    (extension as unknown as Record<string, (...a: unknown[]) => Promise<void>>)[hook]!;
+  return handler.call(extension, ...args, meta(hook));
+}
+
+Deno.test("InventorySync sends every node and cluster change, keyed by the event id", async () => {
   const receiver = startReceiver(() => Response.json({ ok: true }));
   const lines: string[] = [];
   const { manager, report } = await load({ url: receiver.url }, lines);
   try {
     assert.deepEqual(report.failed, []);
-    assert.deepEqual(report.loaded[0]!.provides, ["syncStatus"]);
+    const sync = manager.get("inventory_sync");
+    assert.equal(sync.delivery, "durable");
     assert.ok(
       lines.includes(`info: [inventory_sync] sending node and cluster changes to ${receiver.url}`),
     );
-    await manager.notify("onNodeCreate", node(3));
-    await manager.notify("onNodeUpdate", node(3, { cluster_id: 5, roles: ["controller"] }));
-    await manager.notify("onRemoveNodeFromCluster", node(3, { cluster_id: 5 }));
-    await manager.notify("onNodeReset", node(3));
-    await manager.notify("onNodeDelete", node(3));
-    await manager.notify("onNodeCollectionDelete", [1, 2]);
-    await manager.notify("onClusterCreate", cluster(), { name: "prod" });
-    await manager.notify("onClusterPatchAttributes", cluster({ attributes: { debug: true } }), {
+    await deliver(sync, "onNodeCreate", node(3));
+    await deliver(sync, "onNodeUpdate", node(3, { cluster_id: 5, roles: ["controller"] }));
+    await deliver(sync, "onRemoveNodeFromCluster", node(3, { cluster_id: 5 }));
+    await deliver(sync, "onNodeReset", node(3));
+    await deliver(sync, "onNodeDelete", node(3));
+    await deliver(sync, "onNodeCollectionDelete", [1, 2]);
+    await deliver(sync, "onClusterCreate", cluster(), { name: "prod" });
+    await deliver(sync, "onClusterPatchAttributes", cluster({ attributes: { debug: true } }), {
       debug: true,
     });
-    await manager.notify("onClusterDelete", cluster());
-    const ignored = await manager.notify("onNodegroupCreate", { id: 1, name: "g", cluster_id: 5 });
-    assert.equal(ignored.handled, 0, "node groups are not sent");
-    await receiver.waitFor(9);
+    await deliver(sync, "onClusterDelete", cluster());
+    assert.equal(sync.onNodegroupCreate, undefined, "node groups are not sent");
   } finally {
-    assert.deepEqual(await manager.teardown(), []);
+    await manager.teardown();
     await receiver.close();
   }
-  const status = await manager.call("syncStatus") as SyncStatus;
-  assert.deepEqual([status.sent, status.queued, status.failed, status.closed], [9, 0, 0, true]);
   assert.deepEqual(
     receiver.received.map((r) => [r.method, r.path, r.event]),
     [
@@ -117,71 +129,30 @@ Deno.test("InventorySync sends every node and cluster change in order", async ()
       ["DELETE", "/api/clusters/5/", "onClusterDelete"],
     ],
   );
+  const keys = receiver.received.map((r) => r.key);
+  assert.equal(new Set(keys).size, 9);
+  assert.ok(keys.every((key) => /^event-\d+$/.test(key ?? "")));
   assert.deepEqual(receiver.received[0]!.body, node(3));
-  assert.deepEqual(receiver.received[1]!.body, node(3, { cluster_id: 5, roles: ["controller"] }));
   assert.deepEqual(receiver.received[7]!.body, cluster({ attributes: { debug: true } }));
   assert.equal(receiver.received[4]!.body, null);
-  assert.equal(
-    lines.at(-1),
-    "info: [inventory_sync] stopped: 9 request(s) sent, 0 failed, 0 dropped",
-  );
+  assert.ok(NOTIFICATION_HOOKS.length > 9);
 });
 
-Deno.test("InventorySync retries until the other service recovers", async () => {
-  const receiver = startReceiver((_request, index) =>
-    index < 2 ? new Response("busy", { status: 503 }) : new Response(null, { status: 201 })
-  );
-  const lines: string[] = [];
-  const { manager } = await load({ url: receiver.url, retryBaseMs: 20 }, lines);
+Deno.test("InventorySync throws when the other service fails, so that the host retries", async () => {
+  const receiver = startReceiver(() => new Response("busy", { status: 503 }));
+  const { manager } = await load({ url: receiver.url, requestTimeoutMs: 1000 });
+  const closed = await load({ url: `http://127.0.0.1:${closedPort()}/`, requestTimeoutMs: 1000 });
   try {
-    await manager.notify("onNodeCreate", node(1));
-    await manager.notify("onNodeDelete", node(1));
-    await receiver.waitFor(4);
-    assert.deepEqual(
-      receiver.received.map((r) => `${r.method} ${r.path}`),
-      ["POST /api/nodes/", "POST /api/nodes/", "POST /api/nodes/", "DELETE /api/nodes/1/"],
+    await assert.rejects(
+      deliver(manager.get("inventory_sync"), "onNodeDelete", node(4)),
+      /Cannot send DELETE nodes\/4\/ to .*: it answered 503: busy/,
     );
+    await assert.rejects(deliver(closed.manager.get("inventory_sync"), "onNodeDelete", node(4)));
   } finally {
     await manager.teardown();
+    await closed.manager.teardown();
     await receiver.close();
   }
-  const status = await manager.call("syncStatus") as SyncStatus;
-  assert.deepEqual([status.sent, status.failed, status.retries], [2, 0, 2]);
-  assert.equal(
-    lines.filter((line) => line.startsWith("warn: [inventory_sync] POST nodes/")).length,
-    2,
-  );
-});
-
-Deno.test("InventorySync handlers return at once while the other service is down", async () => {
-  const lines: string[] = [];
-  const { manager } = await load({
-    url: `http://127.0.0.1:${closedPort()}/inventory`,
-    retryBaseMs: 5000,
-    flushDeadlineMs: 300,
-  }, lines);
-  const results: DispatchResult[] = [];
-  const started = performance.now();
-  for (let id = 1; id <= 50; id++) {
-    const result = manager.dispatch("onNodeUpdate", node(id, { status: "ready" }));
-    assert.ok(!(result instanceof Promise), "the handler completes synchronously");
-    results.push(result);
-  }
-  const dispatched = performance.now() - started;
-  assert.ok(results.every((result) => result.handled === 1 && result.failures.length === 0));
-  assert.ok(dispatched < 250, `50 dispatches took ${dispatched} ms`);
-
-  const tearing = performance.now();
-  const failures = await manager.teardown();
-  const tornDown = performance.now() - tearing;
-  assert.deepEqual(failures, []);
-  assert.ok(tornDown >= 290 && tornDown < 2000, `teardown took ${tornDown} ms`);
-  const status = await manager.call("syncStatus") as SyncStatus;
-  assert.deepEqual([status.sent, status.dropped, status.closed], [0, 50, true]);
-  assert.match(status.lastError ?? "", /Connection refused/);
-  assert.ok(lines.includes(
-    `warn: [inventory_sync] 50 request(s) not delivered to ${status.url} within 300 ms: dropped`,
-  ));
 });
 
 Deno.test("InventorySync reads the URL from NAILGUN_INVENTORY_SYNC_URL when settings have none", async () => {
@@ -191,8 +162,7 @@ Deno.test("InventorySync reads the URL from NAILGUN_INVENTORY_SYNC_URL when sett
     const { manager, report } = await load(undefined);
     try {
       assert.deepEqual(report.failed, []);
-      await manager.notify("onClusterDelete", cluster());
-      await receiver.waitFor(1);
+      await deliver(manager.get("inventory_sync"), "onClusterDelete", cluster());
       assert.equal(receiver.received[0]!.path, "/api/clusters/5/");
     } finally {
       await manager.teardown();
@@ -216,12 +186,12 @@ Deno.test("loadExtensions() reports wrong InventorySync settings in phase setup"
     [
       "a misspelt setting",
       { url: "http://inventory.local/", retryBaseMS: 10 },
-      '"settings.retryBaseMS" is not a setting: settings are url, maxQueue, maxAttempts, retryBaseMs, retryMaxMs, requestTimeoutMs, flushDeadlineMs, headers: current value is 10',
+      '"settings.retryBaseMS" is not a setting: settings are url, requestTimeoutMs, headers: current value is 10',
     ],
     [
       "a negative time",
-      { url: "http://inventory.local/", flushDeadlineMs: -1 },
-      '"settings.flushDeadlineMs" must not be negative: current value is -1',
+      { url: "http://inventory.local/", requestTimeoutMs: -1 },
+      '"settings.requestTimeoutMs" must not be negative: current value is -1',
     ],
   ];
   for (const [name, settings, reason] of cases) {
@@ -243,12 +213,12 @@ Deno.test("loadExtensions() reports wrong InventorySync settings in phase setup"
 Deno.test("the package exports its extension under ./nailgun.extensions", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("./deno.json", import.meta.url)));
   assert.equal(config.name, "@nailgun/inventory-sync");
-  assert.equal(config.version, "1.0.0");
+  assert.equal(config.version, "2.0.0");
   assert.equal(config.license, "Apache-2.0");
   assert.equal(config.exports["./nailgun.extensions"], "./mod.ts");
   assert.equal(config.exports["."], "./mod.ts");
   assert.match(config.imports["@nailgun/extensions"], /^jsr:@nailgun\/extensions@\^0\.1/);
   const extension = instantiateExtension(inventorySyncModule, "jsr:@nailgun/inventory-sync");
   assert.deepEqual([extension.name, extension.version], ["inventory_sync", config.version]);
-  assert.deepEqual(extension.provides, ["syncStatus"]);
+  assert.equal(extension.delivery, "durable");
 });

@@ -13,18 +13,8 @@ export const URL_VARIABLE = "NAILGUN_INVENTORY_SYNC_URL";
 export interface InventorySyncSettings {
   /** Base URL of the other service, ending with `/`; paths such as `nodes/3/` are relative to it. */
   url: string;
-  /** Most requests waiting to be sent (the one being sent included); default 1000. */
-  maxQueue: number;
-  /** Attempts per request before it is given up on; default 5. */
-  maxAttempts: number;
-  /** Wait before the first retry, in milliseconds; it doubles with each retry. Default 200. */
-  retryBaseMs: number;
-  /** Longest wait between two attempts, in milliseconds; default 10 000. */
-  retryMaxMs: number;
   /** Time limit of one request, in milliseconds; default 5000. */
   requestTimeoutMs: number;
-  /** How long `teardown()` waits for the queue to drain, in milliseconds; default 5000. */
-  flushDeadlineMs: number;
   /** Headers added to every request, e.g. `{"authorization": "Bearer …"}`; default none. */
   headers: Record<string, string>;
 }
@@ -45,16 +35,7 @@ const httpUrl = z.string({ error: "must be an http or https URL" }).refine((valu
 
 const settingsSchema = z.strictObject({
   url: httpUrl,
-  maxQueue: z.number({ error: "must be a number of requests" }).int({
-    error: "must be a whole number",
-  }).min(1, { error: "must be 1 or more" }).default(1000),
-  maxAttempts: z.number({ error: "must be a number of attempts" }).int({
-    error: "must be a whole number",
-  }).min(1, { error: "must be 1 or more" }).max(100, { error: "must be 100 at most" }).default(5),
-  retryBaseMs: milliseconds(200),
-  retryMaxMs: milliseconds(10_000),
   requestTimeoutMs: milliseconds(5000),
-  flushDeadlineMs: milliseconds(5000),
   headers: z.record(z.string(), z.string({ error: "must be a string" }), {
     error: "must be an object of header names and values",
   }).default({}),
@@ -78,7 +59,7 @@ const settingsSchema = z.strictObject({
  * import assert from "node:assert/strict";
  * const settings = resolveSettings({ url: "http://inventory.local:9000/api" }, () => undefined);
  * assert.equal(settings.url, "http://inventory.local:9000/api/");
- * assert.equal(settings.maxAttempts, 5);
+ * assert.equal(settings.requestTimeoutMs, 5000);
  * assert.throws(
  *   () => resolveSettings({ url: "ftp://inventory.local" }, () => undefined),
  *   {

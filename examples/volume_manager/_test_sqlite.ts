@@ -26,6 +26,19 @@ export class TestSqliteDatabase implements ExtensionDatabase, Disposable {
     }
   }
 
+  /** Runs `fn` in a transaction of this database (it is not shared, so BEGIN is safe here). */
+  async transaction<T>(fn: (tx: ExtensionDatabase) => Promise<T>): Promise<T> {
+    this.#db.exec("BEGIN");
+    try {
+      const result = await fn(this);
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
   /** Names of the tables, sorted. */
   tables(): string[] {
     return this.#db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")

@@ -43,6 +43,17 @@ export const MIGRATIONS: readonly ExtensionMigration[] = [{
  *   query: (sql, params) => Promise.resolve(db.prepare(sql).all(...values(params)) as never[]),
  *   execute: (sql, params) =>
  *     Promise.resolve({ changes: Number(db.prepare(sql).run(...values(params)).changes) }),
+ *   transaction: async (fn) => {
+ *     db.exec("BEGIN");
+ *     try {
+ *       const result = await fn(database);
+ *       db.exec("COMMIT");
+ *       return result;
+ *     } catch (error) {
+ *       db.exec("ROLLBACK");
+ *       throw error;
+ *     }
+ *   },
  * };
  * for (const migration of MIGRATIONS) await migration.up(database);
  * const table = new NodeVolumesTable(database);

@@ -19,7 +19,7 @@ const ONE_40_GB_DISK = { disks: [{ name: "sda", size: 40 * GB }] };
 const baseUrl = Deno.env.get("NAILGUN_TEST_POSTGRES_URL");
 
 /** `ExtensionDatabase` over one PostgreSQL connection; `?` placeholders become `$n`. */
-function postgresDatabase(sql: postgres.Sql): ExtensionDatabase {
+function postgresDatabase(sql: postgres.Sql | postgres.TransactionSql): ExtensionDatabase {
   const numbered = (text: string) => {
     let index = 0;
     return text.replace(/\?/g, () => `$${++index}`);
@@ -34,6 +34,10 @@ function postgresDatabase(sql: postgres.Sql): ExtensionDatabase {
     async execute(text: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
       const result = await sql.unsafe(numbered(text), params as postgres.ParameterOrJSON<never>[]);
       return { changes: result.count ?? 0 };
+    },
+    async transaction<T>(fn: (tx: ExtensionDatabase) => Promise<T>): Promise<T> {
+      if (!("begin" in sql)) return await fn(postgresDatabase(sql));
+      return await sql.begin((tx) => fn(postgresDatabase(tx))) as T;
     },
   };
 }

@@ -22,6 +22,7 @@ export interface SandboxedDescription {
   provides: string[];
   hostVersion?: string;
   permissions?: ExtensionPermissions;
+  delivery?: "inline" | "durable";
   /** The hooks it implements. */
   hooks: HookName[];
   /** For each of its pipelines, the steps it implements. */
@@ -49,6 +50,7 @@ export const DescriptionSchema: z.ZodType<SandboxedDescription> = z.object({
     read: strings.optional(),
     write: strings.optional(),
   }).optional(),
+  delivery: z.enum(["inline", "durable"]).optional(),
   hooks: z.array(z.enum(HOOK_NAMES as [HookName, ...HookName[]])),
   pipelines: z.array(z.array(z.enum(PIPELINE_STEPS as [PipelineStep, ...PipelineStep[]]))),
   setup: z.boolean(),

@@ -520,6 +520,7 @@ function buildProxy(
   define("description", description.description);
   define("provides", Object.freeze([...description.provides]));
   if (description.hostVersion !== undefined) define("hostVersion", description.hostVersion);
+  if (description.delivery !== undefined) define("delivery", description.delivery);
   if (description.permissions !== undefined) {
     define("permissions", Object.freeze(description.permissions));
   }

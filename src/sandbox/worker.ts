@@ -426,6 +426,7 @@ function describeSandboxed(extension: Extension): SandboxedDescription {
     migrations: (extension.migrations ?? []).map((migration) => migration.name),
   };
   if (extension.hostVersion !== undefined) description.hostVersion = extension.hostVersion;
+  if (extension.delivery !== undefined) description.delivery = extension.delivery;
   if (extension.permissions !== undefined) {
     description.permissions = JSON.parse(JSON.stringify(extension.permissions));
   }

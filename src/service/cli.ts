@@ -5,26 +5,40 @@
  *
  * ```
  * deno task extensions [list] [--json] [--config FILE]   the load report
+ * deno task extensions [list] [--json] --url URL   the report of a running service, health included
  * deno task extensions migrations [--json] [--config FILE]   applied and pending steps (DATABASE_URL)
  * deno task extensions migrate [--config FILE]   apply the core and extension migrations
  * ```
  *
  * `list` never writes to the database: extensions are loaded without their
- * migrations and without a database. The exit code is 1 when an extension
+ * migrations and without a database. With `--url` it loads nothing and asks
+ * the running service (`GET /api/v1/extensions/status/`), as `fuel2
+ * extension list` asks Nailgun's API. The exit code is 1 when an extension
  * failed to load (`--json` still prints the report).
  *
  * @module
  */
-import { describeError } from "../errors.ts";
-import type { Logger } from "../extension.ts";
-import { loadExtensions, type LoadReport, type LoadResult } from "../loader.ts";
-import { createSandboxLauncher } from "../sandbox/launcher.ts";
+import { parseArgs } from "node:util";
+import {
+  createSandboxLauncher,
+  describeError,
+  loadExtensions,
+  type LoadResult,
+  type Logger,
+} from "@nailgun/extensions";
 import { CORE_ROUTES } from "./app.ts";
 import { createLogger } from "./logger.ts";
-import { formatLoadReport, formatMigrations, type MigrationStatus } from "./report_table.ts";
+import {
+  formatLoadReport,
+  formatMigrations,
+  type MigrationStatus,
+  type ReportToFormat,
+} from "./report_table.ts";
+import type { StatusReport } from "./routes/info.ts";
 import { CORE_MIGRATIONS } from "./store/core_schema.ts";
 import { openStore, parseDatabaseUrl } from "./store/open_store.ts";
 import type { Store } from "./store/store.ts";
+import { DELIVERY_USAGE, runDeliveryCommand } from "./delivery/cli_events.ts";
 
 /** What the command line asked for. */
 export interface CliOptions {
@@ -34,6 +48,8 @@ export interface CliOptions {
   json: boolean;
   /** The `extensions.json` file. */
   config?: string;
+  /** A running service to ask instead of loading the extensions (`list` only). */
+  url?: string;
   /** Log what extensions log (on standard error). */
   verbose: boolean;
 }
@@ -54,10 +70,12 @@ Commands:
   list         print the load report: loaded, failed and skipped extensions (default)
   migrations   print the applied and pending migration steps of the core and of each extension
   migrate      apply the core and extension migrations to the database, without serving
+${DELIVERY_USAGE}
 
 Options:
-  --json           print JSON: for list, {loaded, failed, skipped} as GET /api/v1/extensions/status/
+  --json           print JSON: for list, {loaded, failed, skipped, warnings} as GET /api/v1/extensions/status/
   --config FILE    the extensions config (default: ./extensions.json, or EXTENSIONS_CONFIG)
+  --url URL        list: ask the service running at URL (e.g. http://127.0.0.1:8000), health included
   --verbose        log what the extensions log, on standard error
   -h, --help       print this help
 
@@ -80,32 +98,47 @@ The database is DATABASE_URL (default .nailgun/nailgun.db).`;
  * ```
  */
 export function parseCliArgs(args: readonly string[]): CliOptions {
-  const options: CliOptions = { command: "list", json: false, verbose: false };
-  let commandSeen = false;
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
-    if (arg === "--json") options.json = true;
-    else if (arg === "--verbose") options.verbose = true;
-    else if (arg === "-h" || arg === "--help" || arg === "help") options.command = "help";
-    else if (arg === "--config") {
-      const value = args[++index];
-      if (value === undefined) {
-        throw new TypeError("Cannot read the options: --config needs a file");
-      }
-      options.config = value;
-    } else if (arg.startsWith("--config=")) options.config = arg.slice("--config=".length);
-    else if (!arg.startsWith("-") && !commandSeen) {
-      if (arg !== "list" && arg !== "migrations" && arg !== "migrate") {
-        throw new TypeError(
-          `Cannot run "${arg}": it is not a command: commands are list, migrations, migrate`,
-        );
-      }
-      commandSeen = true;
-      if (options.command !== "help") options.command = arg;
-    } else {
-      throw new TypeError(`Cannot read the options: "${arg}" is not an option: see --help`);
-    }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        config: { type: "string" },
+        url: { type: "string" },
+      },
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new TypeError(`Cannot read the options: ${message}: see --help`);
   }
+  const { values, positionals } = parsed;
+  const [command = "list", ...rest] = positionals;
+  if (rest.length > 0) {
+    throw new TypeError(`Cannot read the options: "${rest[0]}" is not an option: see --help`);
+  }
+  if (
+    command !== "help" && command !== "list" && command !== "migrations" && command !== "migrate"
+  ) {
+    throw new TypeError(
+      `Cannot run "${command}": it is not a command: commands are list, migrations, migrate`,
+    );
+  }
+  if (values.url !== undefined && command !== "list") {
+    throw new TypeError(
+      `Cannot run "${command}" with --url: only list asks a running service: current value is "${values.url}"`,
+    );
+  }
+  const options: CliOptions = {
+    command: values.help ? "help" : command,
+    json: values.json,
+    verbose: values.verbose,
+  };
+  if (values.config !== undefined) options.config = values.config;
+  if (values.url !== undefined) options.url = values.url;
   return options;
 }
 
@@ -120,6 +153,7 @@ export async function runCli(
   args: readonly string[],
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Promise<CliResult> {
+  if (args[0] === "events" || args[0] === "retry") return await runDeliveryCommand(args, env);
   let options: CliOptions;
   try {
     options = parseCliArgs(args);
@@ -142,8 +176,13 @@ export async function runCli(
   try {
     switch (options.command) {
       case "list": {
+        if (options.url !== undefined) {
+          const report = await fetchStatus(options.url);
+          return done(report.failed.length > 0 ? 1 : 0, render(report, options.json));
+        }
         const { manager, report } = await load(configFile, logger);
         await manager.teardown();
+        // Health counts calls into a running service: a report loaded here has none.
         return done(report.failed.length > 0 ? 1 : 0, render(report, options.json));
       }
       case "migrations":
@@ -157,10 +196,65 @@ export async function runCli(
   }
 }
 
-function render(report: LoadReport, asJson: boolean): string {
+function render(report: ReportToFormat, asJson: boolean): string {
   if (!asJson) return formatLoadReport(report);
   const { loaded, failed, skipped } = report;
-  return JSON.stringify({ loaded, failed, skipped }, null, 2);
+  const warnings = (report as { warnings?: unknown[] }).warnings ?? [];
+  return JSON.stringify({ loaded, failed, skipped, warnings }, null, 2);
+}
+
+/** How long the CLI waits for a running service's answer, in milliseconds. */
+const STATUS_TIMEOUT_MS = 10_000;
+
+/**
+ * Asks a running service for its load report, health included.
+ *
+ * @param base The service's URL, e.g. `http://127.0.0.1:8000` (a path up to `/api/v1/` may follow).
+ * @returns The report.
+ * @throws {Error} When the service cannot be reached or answers something else.
+ */
+async function fetchStatus(base: string): Promise<StatusReport> {
+  let url: URL;
+  try {
+    url = new URL(
+      base.replace(/\/api\/v1\/?$/, "").replace(/\/$/, "") + "/api/v1/extensions/status/",
+    );
+  } catch {
+    throw new TypeError(
+      `Cannot ask the service "${base}": --url must be its URL, e.g. http://127.0.0.1:8000`,
+    );
+  }
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+  } catch (error) {
+    throw new Error(
+      `Cannot ask the service "${url}": it does not answer: ${
+        describeError(error)
+      }: is it running (deno task run)?`,
+    );
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const report = body as Partial<StatusReport> | undefined;
+  if (!response.ok || !Array.isArray(report?.loaded) || !Array.isArray(report?.failed)) {
+    throw new Error(
+      `Cannot read the load report of "${url}": it answered ${response.status} ${
+        text.slice(0, 200)
+      }`,
+    );
+  }
+  return {
+    loaded: report.loaded,
+    failed: report.failed,
+    skipped: report.skipped ?? [],
+    warnings: report.warnings ?? [],
+  };
 }
 
 function load(

@@ -1,12 +1,21 @@
 /**
  * HTTP helpers of the reference Nailgun: JSON answers, errors that carry
- * their status, and request bodies read with a size limit.
+ * their status, and JSON request bodies checked for what cannot be stored.
  *
  * @module
  */
 
 /** The largest request body the service reads, in bytes (1 MiB). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** How long a request body may take to arrive, in milliseconds (`REQUEST_TIMEOUT_MS`). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * How long a shutdown waits for open responses and streams, in milliseconds
+ * (`SHUTDOWN_TIMEOUT_MS`), before it cuts them.
+ */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /**
  * The deepest nesting of arrays and objects a request body may have. Deeper
@@ -98,53 +107,26 @@ export function noContent(): Response {
 }
 
 /**
- * Reads a JSON request body of at most `limit` bytes.
+ * Parses a JSON request body, already read within the size and time limits.
  *
- * @param request The request.
- * @param limit The largest body accepted, in bytes.
+ * @param bytes The body; `undefined` when the request had none.
  * @returns The parsed body; `undefined` when it is empty.
- * @throws {HttpError} 413 when the body is larger than `limit`, 400 when it is not JSON.
+ * @throws {HttpError} 400 when it is not UTF-8 JSON, or holds what cannot be
+ * stored (U+0000, an unpaired surrogate, a `__proto__` key, a nesting deeper
+ * than {@linkcode MAX_BODY_DEPTH}), naming the field.
  *
  * @example
  * ```ts
- * import { readJsonBody } from "./http.ts";
+ * import { HttpError, parseJsonBody } from "./http.ts";
  * import assert from "node:assert/strict";
- * const request = new Request("http://localhost/", { method: "POST", body: '{"mac": "x"}' });
- * assert.deepEqual(await readJsonBody(request, 1024), { mac: "x" });
+ * const body = (text: string) => new TextEncoder().encode(text);
+ * assert.deepEqual(parseJsonBody(body('{"mac": "x"}')), { mac: "x" });
+ * assert.throws(() => parseJsonBody(body('{"meta": {"a\\u0000": 1}}')), (error) =>
+ *   error instanceof HttpError && error.status === 400 && error.extra.field === "meta");
  * ```
  */
-export async function readJsonBody(request: Request, limit: number): Promise<unknown> {
-  const tooLarge = () =>
-    new HttpError(
-      413,
-      `Cannot read the request body: it is larger than the limit of ${limit} bytes`,
-      { field: "body" },
-    );
-  const declared = Number(request.headers.get("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > limit) {
-    await request.body?.cancel().catch(() => {});
-    throw tooLarge();
-  }
-  if (!request.body) return undefined;
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+export function parseJsonBody(bytes: Uint8Array | undefined): unknown {
+  if (bytes === undefined) return undefined;
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -168,7 +150,9 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
   }
   const problem = structureProblem(value);
   if (problem) {
-    throw new HttpError(400, `Cannot read the request body: ${problem}`, { field: "body" });
+    throw new HttpError(400, `Cannot read the request body: ${problem.message}`, {
+      field: problem.field,
+    });
   }
   return value;
 }
@@ -176,23 +160,33 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
 /**
  * What makes a parsed body unsafe to store as sent, without recursion: a
  * nesting deeper than {@linkcode MAX_BODY_DEPTH}, a `__proto__` key (an
- * assignment would drop it), or text with an unpaired surrogate (it has no
- * UTF-8 form).
+ * assignment would drop it), text with an unpaired surrogate (it has no
+ * UTF-8 form), or U+0000 in text or in a key (PostgreSQL cannot store it in
+ * `text` nor in `jsonb`; both stores refuse it alike).
  */
-function structureProblem(root: unknown): string | undefined {
+function structureProblem(root: unknown): { message: string; field: string } | undefined {
   const pending: [value: unknown, depth: number, path: string][] = [[root, 0, ""]];
   const at = (path: string) => (path === "" ? "the body" : `"${path}"`);
+  const problem = (path: string, message: string) => ({ message, field: path || "body" });
+  const NUL = "U+0000 (NUL), which the database cannot store";
   while (pending.length > 0) {
     const [value, depth, path] = pending.pop()!;
     if (typeof value === "string") {
       if (!value.isWellFormed()) {
-        return `${at(path)} is not valid Unicode text: it holds an unpaired surrogate`;
+        return problem(
+          path,
+          `${at(path)} is not valid Unicode text: it holds an unpaired surrogate`,
+        );
       }
+      if (value.includes("\0")) return problem(path, `${at(path)} holds ${NUL}`);
       continue;
     }
     if (value === null || typeof value !== "object") continue;
     if (depth >= MAX_BODY_DEPTH) {
-      return `${at(path)} nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`;
+      return problem(
+        path,
+        `${at(path)} nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep`,
+      );
     }
     if (Array.isArray(value)) {
       value.forEach((item, index) => pending.push([item, depth + 1, `${path}[${index}]`]));
@@ -200,9 +194,20 @@ function structureProblem(root: unknown): string | undefined {
     }
     for (const [key, item] of Object.entries(value)) {
       const inner = path === "" ? key : `${path}.${key}`;
-      if (key === "__proto__") return `the key "__proto__" (at "${inner}") cannot be stored`;
+      if (key === "__proto__") {
+        return problem(path, `the key "__proto__" (at "${inner}") cannot be stored`);
+      }
       if (!key.isWellFormed()) {
-        return `a key at ${at(path)} is not valid Unicode text: it holds an unpaired surrogate`;
+        return problem(
+          path,
+          `a key at ${at(path)} is not valid Unicode text: it holds an unpaired surrogate`,
+        );
+      }
+      if (key.includes("\0")) {
+        return problem(
+          path,
+          `a key at ${at(path)} holds ${NUL}: current value is ${JSON.stringify(key)}`,
+        );
       }
       pending.push([item, depth + 1, inner]);
     }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Logger } from "../extension.ts";
+import type { Logger } from "@nailgun/extensions";
 
 /** How much to log, from the most to the least. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";

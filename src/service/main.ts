@@ -3,18 +3,29 @@
  * (`DATABASE_URL`, default `.nailgun/nailgun.db`), brings the core schema up
  * to date, loads the extensions of `extensions.json` (`EXTENSIONS_CONFIG`)
  * and of the import map, applies their migrations, prints the load report
- * and serves on `HOST`:`PORT` (default 127.0.0.1:8000). SIGINT or SIGTERM
- * stops it gracefully: no new connections, in-flight requests finish,
- * extensions are torn down in reverse order, the database is closed.
+ * and serves on `HOST`:`PORT` (default 127.0.0.1:8000). SIGINT (Ctrl-C) or
+ * SIGTERM stops it gracefully: no new connections, in-flight requests finish
+ * (those still open after `SHUTDOWN_TIMEOUT_MS`, default 10 000, are cut),
+ * extensions are torn down in reverse order, the database is closed, and the
+ * exit code is 0. A request body that takes longer than `REQUEST_TIMEOUT_MS`
+ * (default 30 000) to arrive answers 408.
  *
  * @module
  */
-import { describeError } from "../errors.ts";
-import type { Logger } from "../extension.ts";
-import { loadExtensions, type LoadReport, type ModuleNamespace } from "../loader.ts";
-import type { ExtensionManager } from "../manager.ts";
-import { createSandboxLauncher } from "../sandbox/launcher.ts";
+import { resolve } from "node:path";
+import {
+  createSandboxLauncher,
+  describeError,
+  ExtensionManager,
+  loadExtensions,
+  type LoadReport,
+  type Logger,
+  type ModuleNamespace,
+} from "@nailgun/extensions";
 import { CORE_ROUTES, createNailgun } from "./app.ts";
+import type { DeliveryEngine } from "./delivery/delivery_loop.ts";
+import { startDelivery } from "./delivery/start.ts";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from "./http.ts";
 import { createLogger, isLogLevel } from "./logger.ts";
 import { openStore, parseDatabaseUrl, redact } from "./store/open_store.ts";
 import type { Store } from "./store/store.ts";
@@ -41,6 +52,13 @@ export interface StartOptions {
   logger?: Logger;
   /** The largest request body accepted, in bytes; default 1 MiB. */
   bodyLimit?: number;
+  /** How long a request body may take to arrive, in milliseconds (then 408); default 30 000. */
+  requestTimeoutMs?: number;
+  /**
+   * How long `shutdown()` waits for open responses and streams, in
+   * milliseconds, before it cuts them; default 10 000.
+   */
+  shutdownTimeoutMs?: number;
   /**
    * How long `shutdown()` keeps serving, in milliseconds, before it closes
    * the connections, so that requests that already reached the service are
@@ -62,7 +80,10 @@ export interface RunningNailgun {
   readonly manager: ExtensionManager;
   /** What loading did. */
   readonly report: LoadReport;
-  /** Stops it: no new connections, in-flight requests finish, teardown in reverse order, database closed. */
+  /**
+   * Stops it: no new connections, in-flight requests finish (cut after the
+   * shutdown timeout), teardown in reverse order, database closed.
+   */
   shutdown(): Promise<void>;
   /** Settles when the service has stopped. */
   readonly finished: Promise<void>;
@@ -85,7 +106,7 @@ const defaultImport = (specifier: string): Promise<ModuleNamespace> => import(sp
  * @returns The running service.
  * @throws {ExtensionConfigError} When `extensions.json` is malformed.
  * @throws {ExtensionLoadError} In strict mode, when an extension failed to load.
- * @throws {Error} When the database cannot be opened or the port is taken.
+ * @throws {Error} When the database cannot be opened or the port is taken (naming the port and `PORT`).
  *
  * @example Start on a free port with an in-memory database
  * ```ts
@@ -111,50 +132,86 @@ const defaultImport = (specifier: string): Promise<ModuleNamespace> => import(sp
  */
 export async function startNailgun(options: StartOptions = {}): Promise<RunningNailgun> {
   const logger = options.logger ?? createLogger();
-  const store = await openStore(options.databaseUrl);
+  // Until the extensions are loaded, a fault nobody can be blamed for (an
+  // extension's top-level code or setup leaving a rejection behind, a driver's
+  // stray error) is logged as the host's; then the manager's guard blames it.
+  let guard: Disposable = new ExtensionManager([], { logger }).guardFaults();
+  let store: Store;
+  try {
+    store = await openStore(options.databaseUrl);
+  } catch (error) {
+    guard[Symbol.dispose]();
+    throw error;
+  }
   let manager: ExtensionManager | undefined;
-  let guard: Disposable | undefined;
+  let delivery: DeliveryEngine | undefined;
   try {
     await store.migrateCore();
+    const configFile = resolve(options.configFile ?? "extensions.json");
+    const database = parseDatabaseUrl(options.databaseUrl);
     const loaded = await loadExtensions({
       configFile: options.configFile,
       importModule: options.importModule ?? defaultImport,
       services: { logger, database: store.database },
       reservedRoutes: CORE_ROUTES,
       migrate: (extension, source) => store.migrateExtension(extension, source),
-      sandbox: createSandboxLauncher({ logger }),
+      sandbox: createSandboxLauncher({
+        logger,
+        onFault: (name, error) => manager?.recordFault(name, error),
+        // No sandboxed extension may import the config (every extension's
+        // settings) or the SQLite file, wherever they are.
+        hostFiles: database.dialect === "sqlite" && database.path !== ":memory:"
+          ? [configFile, resolve(database.path)]
+          : [configFile],
+      }),
       strict: options.strict,
     });
     manager = loaded.manager;
-    guard = manager.guardFaults(); // no extension fault ends the process
-    const installed = guard;
+    const early = guard;
+    guard = manager.guardFaults();
+    early[Symbol.dispose]();
     const { report, config } = loaded;
+    delivery = await startDelivery(store, manager, { delivery: config.delivery, logger });
     const app = createNailgun({
+      delivery,
       store,
       manager,
       report,
       config,
       logger,
       bodyLimit: options.bodyLimit,
+      requestTimeoutMs: options.requestTimeoutMs,
     });
     const hostname = options.hostname ?? "127.0.0.1";
+    const wanted = options.port ?? 8000;
     let draining = false;
-    const server = Deno.serve({
-      port: options.port ?? 8000,
-      hostname,
-      onListen: () => {},
-      handler: async (request) => {
-        const response = await app.handler(request);
-        if (draining) {
-          try {
-            response.headers.set("connection", "close");
-          } catch {
-            // an extension answered with immutable headers: the connection closes at shutdown
+    let server: Deno.HttpServer<Deno.NetAddr>;
+    try {
+      server = Deno.serve({
+        port: wanted,
+        hostname,
+        onListen: () => {},
+        handler: async (request) => {
+          const response = await app.handler(request);
+          if (draining) {
+            try {
+              response.headers.set("connection", "close");
+            } catch {
+              // an extension answered with immutable headers: the connection closes at shutdown
+            }
           }
-        }
-        return response;
-      },
-    });
+          return response;
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+      throw new Error(
+        `Cannot listen on ${hostname}:${wanted}: the port is in use by another process: stop it, or choose another port with PORT, e.g. PORT=${
+          wanted + 1
+        }`,
+        { cause: error },
+      );
+    }
     const { port } = server.addr as Deno.NetAddr;
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
     const running = manager;
@@ -170,10 +227,11 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
           draining = true;
           await new Promise((resolve) => setTimeout(resolve, grace));
         }
-        await server.shutdown();
+        await stopServing(server, app.cut, options.shutdownTimeoutMs, logger);
+        await delivery?.stop();
         await running.teardown(); // logs each failure itself
-        installed[Symbol.dispose]();
         await store.close();
+        guard[Symbol.dispose]();
         logger.info("stopped");
       })();
     return {
@@ -188,11 +246,57 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
       },
     };
   } catch (error) {
+    await delivery?.stop();
     await manager?.teardown();
-    guard?.[Symbol.dispose]();
     await store.close();
+    guard[Symbol.dispose]();
     throw error;
   }
+}
+
+/**
+ * Stops the server: it closes idle connections and waits for the open ones;
+ * those still open after the timeout (a stream that never ends, a body that
+ * never arrives) are cut, and the wait goes on a short while more.
+ */
+async function stopServing(
+  server: Deno.HttpServer,
+  cut: () => void,
+  timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  logger: Logger,
+): Promise<void> {
+  const finished = server.shutdown();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const within = (ms: number) =>
+    Promise.race([
+      finished.then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+    ]).finally(() => clearTimeout(timer));
+  if (await within(timeoutMs)) return;
+  logger.warn(
+    `shutdown: responses still open after ${timeoutMs} ms (SHUTDOWN_TIMEOUT_MS): cutting them`,
+  );
+  cut();
+  if (!(await within(CUT_GRACE_MS))) {
+    logger.warn(
+      `shutdown: requests still running ${CUT_GRACE_MS} ms after the cut: stopping anyway`,
+    );
+  }
+}
+
+/** How long a shutdown waits, once it cut what was open, for the server to let go. */
+const CUT_GRACE_MS = 1_000;
+
+/** Reads a time limit in milliseconds from the environment; `undefined` when unset. */
+function millisecondsFrom(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 0) {
+    throw new RangeError(
+      `Cannot start Nailgun: ${name} must be a whole number of milliseconds: current value is "${value}"`,
+    );
+  }
+  return ms;
 }
 
 async function main(): Promise<number> {
@@ -208,6 +312,15 @@ async function main(): Promise<number> {
     return 1;
   }
   const databaseUrl = env("DATABASE_URL");
+  let requestTimeoutMs: number | undefined;
+  let shutdownTimeoutMs: number | undefined;
+  try {
+    requestTimeoutMs = millisecondsFrom("REQUEST_TIMEOUT_MS", env("REQUEST_TIMEOUT_MS"));
+    shutdownTimeoutMs = millisecondsFrom("SHUTDOWN_TIMEOUT_MS", env("SHUTDOWN_TIMEOUT_MS"));
+  } catch (error) {
+    console.error((error as Error).message);
+    return 1;
+  }
   let service: RunningNailgun;
   try {
     const location = parseDatabaseUrl(databaseUrl);
@@ -221,13 +334,15 @@ async function main(): Promise<number> {
       configFile: env("EXTENSIONS_CONFIG"),
       logger,
       shutdownGraceMs: SHUTDOWN_GRACE_MS,
+      requestTimeoutMs,
+      shutdownTimeoutMs,
     });
   } catch (error) {
     console.error(`Cannot start Nailgun: ${describeError(error)}`);
     return 1;
   }
   console.log(formatLoadReport(service.report));
-  logger.info(`Nailgun listening on ${service.url}/api/v1/`);
+  logger.info(`Nailgun listening on ${service.url}/api/v1/ (Ctrl-C stops it)`);
   let signals = 0;
   const stop = (signal: Deno.Signal) => {
     signals++;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LoadReport } from "../loader.ts";
+import type { LoadReport } from "@nailgun/extensions";
 
 /**
  * Renders rows under headers, each column as wide as its widest cell.
@@ -35,9 +35,47 @@ export function renderTable(
   ).join("\n");
 }
 
+/** The health of a loaded extension, as the runtime's manager reports it. */
+export interface HealthCells {
+  /** `healthy`, `degraded` or `suspended`. */
+  state: string;
+  /** Calls into the extension. */
+  calls: number;
+  /** Calls that threw or rejected. */
+  failures: number;
+  /** Calls that ran out of time. */
+  timeouts: number;
+  /** Faults caught outside a call (timers, listeners). */
+  unhandled: number;
+  /** Vetoes refused while suspended. */
+  blocked: number;
+  /** Notifications passed over while suspended. */
+  skipped: number;
+  /** The last failure's message. */
+  lastError?: string;
+}
+
+/** A load report, with the loader's hints and each extension's health when there are any. */
+export interface ReportToFormat {
+  /** The loaded extensions, each with its `health` when the manager keeps one. */
+  readonly loaded: readonly (LoadReport["loaded"][number] & { health?: unknown })[];
+  /** The sources that failed, with the phase. */
+  readonly failed: LoadReport["failed"];
+  /** The sources passed over, with the reason. */
+  readonly skipped: LoadReport["skipped"];
+  /** Hints about loadable but suspicious extensions. */
+  readonly warnings?: readonly { source: string; name?: string; message: string }[];
+}
+
+function isHealth(value: unknown): value is HealthCells {
+  return value !== null && typeof value === "object" &&
+    typeof (value as { state?: unknown }).state === "string";
+}
+
 /**
- * Renders a load report: the loaded extensions, then the failures, the
- * warnings and the sources passed over, when there are any.
+ * Renders a load report: the loaded extensions (with their health, when the
+ * report has it), then the failures, the warnings and the sources passed
+ * over, when there are any.
  *
  * @param report The load report.
  * @returns The text to print.
@@ -50,21 +88,69 @@ export function renderTable(
  *   loaded: [{ name: "logging", version: "1.0.0", description: "Logs events.", provides: [], source: "./logging.ts" }],
  *   failed: [{ source: "./broken.ts", phase: "import", message: "it threw" }],
  *   skipped: [],
- *   warnings: [{ source: "./logging.ts", name: "logging", message: "onNodeCreated is not a hook: did you mean onNodeCreate?" }],
  * });
  * assert.match(text, /^NAME +VERSION +SOURCE +DESCRIPTION\nlogging +1\.0\.0 +\.\/logging\.ts +Logs events\./);
  * assert.match(text, /\.\/broken\.ts +import +it threw/);
- * assert.match(text, /Warnings \(1\):\nSOURCE +NAME +MESSAGE\n\.\/logging\.ts +logging +onNodeCreated is not a hook/);
+ * const health = { state: "degraded", calls: 4, failures: 1, timeouts: 0, unhandled: 0, blocked: 0, skipped: 0, lastError: "boom" };
+ * const withHealth = formatLoadReport({
+ *   loaded: [{ name: "logging", version: "1.0.0", description: "Logs events.", provides: [], source: "./logging.ts", health }],
+ *   failed: [],
+ *   skipped: [],
+ * });
+ * assert.match(withHealth, /^NAME +VERSION +STATE +CALLS +FAILURES +TIMEOUTS +UNHANDLED +SKIPPED +SOURCE +DESCRIPTION\nlogging +1\.0\.0 +degraded +4 +1 +0 +0 +0 /);
+ * assert.match(withHealth, /logging +boom/);
  * ```
  */
-export function formatLoadReport(report: LoadReport): string {
+export function formatLoadReport(report: ReportToFormat): string {
   const sections: string[] = [];
-  sections.push(
-    report.loaded.length === 0 ? "No extension loaded." : renderTable(
+  const withHealth = report.loaded.some((info) => isHealth(info.health));
+  if (report.loaded.length === 0) sections.push("No extension loaded.");
+  else if (!withHealth) {
+    sections.push(renderTable(
       ["NAME", "VERSION", "SOURCE", "DESCRIPTION"],
       report.loaded.map((info) => [info.name, info.version, info.source, info.description]),
-    ),
-  );
+    ));
+  } else {
+    sections.push(renderTable(
+      [
+        "NAME",
+        "VERSION",
+        "STATE",
+        "CALLS",
+        "FAILURES",
+        "TIMEOUTS",
+        "UNHANDLED",
+        "SKIPPED",
+        "SOURCE",
+        "DESCRIPTION",
+      ],
+      report.loaded.map((info) => {
+        const health = isHealth(info.health) ? info.health : undefined;
+        const count = (key: keyof Omit<HealthCells, "state" | "lastError">) =>
+          health ? String(health[key]) : "-";
+        return [
+          info.name,
+          info.version,
+          health?.state ?? "-",
+          count("calls"),
+          count("failures"),
+          count("timeouts"),
+          count("unhandled"),
+          count("skipped"),
+          info.source,
+          info.description,
+        ];
+      }),
+    ));
+    const errors = report.loaded.flatMap((info) =>
+      isHealth(info.health) && info.health.lastError ? [[info.name, info.health.lastError]] : []
+    );
+    if (errors.length > 0) {
+      sections.push(
+        `Last errors (${errors.length}):\n${renderTable(["NAME", "LAST ERROR"], errors)}`,
+      );
+    }
+  }
   if (report.failed.length > 0) {
     sections.push(
       `Failed to load (${report.failed.length}):\n${

@@ -7,8 +7,7 @@
  * @module
  */
 import { z } from "zod";
-import { EXTENSION_NAME_PATTERN } from "../contract.ts";
-import { NODE_STATUSES } from "../payloads.ts";
+import { EXTENSION_NAME_PATTERN, NODE_STATUSES } from "@nailgun/extensions";
 
 const text = (rule: string) => z.string({ error: rule });
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Cluster, Node, SerializedData } from "../payloads.ts";
+import type { Cluster, Node, SerializedData } from "@nailgun/extensions";
 
 function allRoles(node: Node): string[] {
   return [...new Set([...node.roles, ...node.pending_roles])];

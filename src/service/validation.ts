@@ -5,9 +5,8 @@
  *
  * @module
  */
-import { fieldName, valueAt } from "../_value_path.ts";
+import { formatValue } from "@nailgun/extensions";
 import { z } from "zod";
-import { formatValue } from "../contract.ts";
 import { HttpError } from "./http.ts";
 
 /**
@@ -148,4 +147,21 @@ function invalid(
  */
 export function formatField(path: readonly PropertyKey[], root = "body"): string {
   return path.length === 0 ? root : fieldName(path);
+}
+
+/** The value at `path` inside `root`, or `undefined` when the path leads nowhere. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** A path as a field name, e.g. `extensions[1]` or `meta.disks`. */
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.map((key, index) =>
+    typeof key === "number" ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`
+  ).join("");
 }

@@ -84,6 +84,32 @@ export class RawConnection {
     return await this.#readAnswer();
   }
 
+  /**
+   * Writes raw bytes of a request, e.g. a hand-made head or one byte of a body.
+   *
+   * @param data The text or bytes.
+   * @throws {NoAnswerError} When the connection no longer takes them.
+   */
+  async write(data: string | Uint8Array): Promise<void> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    try {
+      let written = 0;
+      while (written < bytes.byteLength) written += await this.#conn.write(bytes.subarray(written));
+    } catch (error) {
+      throw new NoAnswerError(`the request could not be written: ${error}`, false);
+    }
+  }
+
+  /**
+   * Reads the next answer on the connection (after {@linkcode RawConnection.write}).
+   *
+   * @returns The answer.
+   * @throws {NoAnswerError} When the connection ended before a complete answer.
+   */
+  answer(): Promise<RawAnswer> {
+    return this.#readAnswer();
+  }
+
   /** Closes the connection; safe to call twice. */
   close(): void {
     if (this.#closed) return;

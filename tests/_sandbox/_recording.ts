@@ -21,7 +21,8 @@ export function recordingExtension(name: string): Extension & { received: Record
     [`${name}Received`]: () => received,
   };
   for (const hook of NOTIFICATION_HOOKS) {
-    extension[hook] = (...args: unknown[]) => {
+    extension[hook] = (...given: unknown[]) => {
+      const args = given.slice(0, -1); // the last one is the EventMeta
       received.push({
         hook,
         args: structuredClone(args),

@@ -10,7 +10,7 @@ import {
 } from "../../mod.ts";
 import { createSandboxLauncher, type SandboxLauncherOptions } from "../../src/sandbox/launcher.ts";
 import { CORE_ROUTES, createNailgun } from "../../src/service/app.ts";
-import { openSqliteStore } from "../../src/service/store/sqlite.ts";
+import { openSqliteStore } from "../../src/service/store/sql_store.ts";
 
 /** A running test service. */
 export interface SandboxedNailgun {

@@ -28,6 +28,8 @@ export interface HarnessOptions {
   databaseUrl?: string;
   /** The largest request body, in bytes. */
   bodyLimit?: number;
+  /** How long a request body may take to arrive, in milliseconds. */
+  requestTimeoutMs?: number;
 }
 
 /** An HTTP answer with its body read. */
@@ -100,6 +102,7 @@ export async function withNailgun(
       configFile,
       logger,
       bodyLimit: options.bodyLimit,
+      requestTimeoutMs: options.requestTimeoutMs,
     });
     try {
       await fn({ service, dir, logs, api: client(service.url) });

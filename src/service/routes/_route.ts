@@ -1,11 +1,16 @@
 // What every core route handler receives, and the lookups they share.
-import type { Logger } from "../../extension.ts";
-import type { LoadReport } from "../../loader.ts";
-import type { ExtensionManager } from "../../manager.ts";
-import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
-import type { RouteSignature } from "../../routes.ts";
-import { HttpError, readJsonBody } from "../http.ts";
-import type { Store } from "../store/store.ts";
+import type {
+  Cluster,
+  ExtensionManager,
+  LoadReport,
+  Logger,
+  Node,
+  NodeGroup,
+  RouteSignature,
+} from "@nailgun/extensions";
+import { HttpError, parseJsonBody } from "../http.ts";
+import type { Store, StoreWriter } from "../store/store.ts";
+import type { DeliveryEngine } from "../delivery/delivery_loop.ts";
 
 /** What the service holds while it serves. */
 export interface ServiceState {
@@ -21,6 +26,12 @@ export interface ServiceState {
   readonly logger: Logger;
   /** The largest request body accepted, in bytes. */
   readonly bodyLimit: number;
+  /** How long a request body may take to arrive, in milliseconds. */
+  readonly requestTimeoutMs: number;
+  /** Aborted when the shutdown cuts what is still open. */
+  readonly closing: AbortSignal;
+  /** The delivery loops of durable extensions (`delivery/`), if started. */
+  readonly delivery?: DeliveryEngine;
 }
 
 /** One request to a core route. */
@@ -31,6 +42,8 @@ export interface CoreCall {
   readonly params: Record<string, string>;
   /** The parsed URL. */
   readonly url: URL;
+  /** The request body, read within the limits before the route runs. */
+  readonly body?: Uint8Array<ArrayBuffer>;
   /** What the service holds. */
   readonly state: ServiceState;
 }
@@ -41,9 +54,9 @@ export interface CoreRoute extends RouteSignature {
   handle(call: CoreCall): Promise<Response>;
 }
 
-/** Reads the JSON body of a call within the size limit. */
-export function bodyOf(call: CoreCall): Promise<unknown> {
-  return readJsonBody(call.request, call.state.bodyLimit);
+/** The parsed JSON body of a call (`undefined` when it has none). */
+export function bodyOf(call: CoreCall): unknown {
+  return parseJsonBody(call.body);
 }
 
 /** The numeric id in the path; a path whose id is not a positive integer names nothing (404). */
@@ -55,26 +68,36 @@ export function idParam(call: CoreCall, what: string, name = "id"): number {
   return Number(raw);
 }
 
-/** The cluster of the path, or a 404. */
-export async function clusterOf(call: CoreCall, name = "id"): Promise<Cluster> {
+/** Where a route reads: the store (plain reads) or a `write()` transaction (locking reads). */
+export type Reader = Pick<StoreWriter, "getCluster" | "getNode" | "getNodeGroup">;
+
+/** The cluster of the path, or a 404; read from `reader` (default the store). */
+export async function clusterOf(
+  call: CoreCall,
+  name = "id",
+  reader: Reader = call.state.store,
+): Promise<Cluster> {
   const id = idParam(call, "cluster", name);
-  const cluster = await call.state.store.getCluster(id);
+  const cluster = await reader.getCluster(id);
   if (!cluster) throw notFound("cluster", id);
   return cluster;
 }
 
-/** The node of the path, or a 404. */
-export async function nodeOf(call: CoreCall): Promise<Node> {
+/** The node of the path, or a 404; read from `reader` (default the store). */
+export async function nodeOf(call: CoreCall, reader: Reader = call.state.store): Promise<Node> {
   const id = idParam(call, "node");
-  const node = await call.state.store.getNode(id);
+  const node = await reader.getNode(id);
   if (!node) throw notFound("node", id);
   return node;
 }
 
-/** The node group of the path, or a 404. */
-export async function nodeGroupOf(call: CoreCall): Promise<NodeGroup> {
+/** The node group of the path, or a 404; read from `reader` (default the store). */
+export async function nodeGroupOf(
+  call: CoreCall,
+  reader: Reader = call.state.store,
+): Promise<NodeGroup> {
   const id = idParam(call, "node group");
-  const group = await call.state.store.getNodeGroup(id);
+  const group = await reader.getNodeGroup(id);
   if (!group) throw notFound("node group", id);
   return group;
 }

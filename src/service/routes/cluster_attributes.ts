@@ -30,18 +30,24 @@ export function mergeAttributes(base: Json, patch: Json): Json {
 }
 
 async function patchAttributes(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call, "cluster_id");
-  const action = `change the attributes of cluster ${cluster.id}`;
-  const body = parseBody(ClusterAttributesBody, await bodyOf(call), action);
+  const { id } = await clusterOf(call, "cluster_id");
+  const action = `change the attributes of cluster ${id}`;
+  const body = parseBody(ClusterAttributesBody, bodyOf(call), action);
   // Nailgun's clients send {"editable": {...}}; a bare object is the patch itself.
   const keys = Object.keys(body);
   const patch = keys.length === 1 && keys[0] === "editable" && isObject(body.editable)
     ? body.editable
     : body;
-  const attributes = mergeAttributes(cluster.attributes, patch);
   const { store, manager } = call.state;
-  const updated = await store.updateCluster(cluster.id, { attributes });
-  if (!updated) throw notFound("cluster", cluster.id);
+  const updated = await store.write(async (tx) => {
+    const cluster = await clusterOf(call, "cluster_id", tx);
+    const changed = await tx.updateCluster(id, {
+      attributes: mergeAttributes(cluster.attributes, patch),
+    });
+    if (!changed) throw notFound("cluster", id);
+    tx.enqueue("onClusterPatchAttributes", changed, changed.attributes);
+    return changed;
+  });
   await manager.notify("onClusterPatchAttributes", updated, structuredClone(updated.attributes));
   return json({ editable: updated.attributes });
 }

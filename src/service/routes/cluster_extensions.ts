@@ -7,20 +7,24 @@ import { badField, bodyOf, clusterOf, type CoreCall, type CoreRoute, notFound } 
 import { assertLoadedExtensions } from "./clusters.ts";
 
 async function enable(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call, "cluster_id");
-  const action = `enable extensions on cluster ${cluster.id}`;
-  const names = parseBody(ClusterExtensionsBody, await bodyOf(call), action);
+  const { id } = await clusterOf(call, "cluster_id");
+  const action = `enable extensions on cluster ${id}`;
+  const names = parseBody(ClusterExtensionsBody, bodyOf(call), action);
   assertLoadedExtensions(call, names, action, "", false);
-  const extensions = [...cluster.extensions];
-  for (const name of names) if (!extensions.includes(name)) extensions.push(name);
-  const updated = await call.state.store.updateCluster(cluster.id, { extensions });
-  if (!updated) throw notFound("cluster", cluster.id);
+  const updated = await call.state.store.write(async (tx) => {
+    const cluster = await clusterOf(call, "cluster_id", tx);
+    const extensions = [...cluster.extensions];
+    for (const name of names) if (!extensions.includes(name)) extensions.push(name);
+    const changed = await tx.updateCluster(id, { extensions });
+    if (!changed) throw notFound("cluster", id);
+    return changed;
+  });
   return json(updated.extensions);
 }
 
 async function disable(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call, "cluster_id");
-  const action = `disable extensions on cluster ${cluster.id}`;
+  const { id } = await clusterOf(call, "cluster_id");
+  const action = `disable extensions on cluster ${id}`;
   const { extension_names: names } = parseQuery(ExtensionNamesQuery, call.url, action);
   const { manager } = call.state;
   const raw = call.url.searchParams.get("extension_names");
@@ -34,20 +38,23 @@ async function disable(call: CoreCall): Promise<Response> {
         raw,
       );
     }
-    if (!cluster.extensions.includes(name)) {
+  }
+  await call.state.store.write(async (tx) => {
+    const cluster = await clusterOf(call, "cluster_id", tx);
+    const absent = names.find((name) => !cluster.extensions.includes(name));
+    if (absent !== undefined) {
       throw badField(
         action,
         "extension_names",
         `must name extensions enabled on the cluster (enabled: ${
           cluster.extensions.join(", ") || "none"
-        }); "${name}" is not one`,
+        }); "${absent}" is not one`,
         raw,
       );
     }
-  }
-  const extensions = cluster.extensions.filter((name) => !names.includes(name));
-  const updated = await call.state.store.updateCluster(cluster.id, { extensions });
-  if (!updated) throw notFound("cluster", cluster.id);
+    const extensions = cluster.extensions.filter((name) => !names.includes(name));
+    if (!(await tx.updateCluster(id, { extensions }))) throw notFound("cluster", id);
+  });
   return noContent();
 }
 

@@ -1,5 +1,5 @@
 // Clusters: list, create, read, update, delete (onClusterCreate, onClusterDelete).
-import type { ClusterCreationData } from "../../payloads.ts";
+import type { ClusterCreationData, Node } from "@nailgun/extensions";
 import { json, noContent } from "../http.ts";
 import { ClusterCreateBody, ClusterUpdateBody } from "../schemas.ts";
 import { DEFAULT_CLUSTER_MODE, DEFAULT_CLUSTER_RELEASE } from "../store/core_schema.ts";
@@ -37,43 +37,57 @@ export function assertLoadedExtensions(
 
 async function createCluster(call: CoreCall): Promise<Response> {
   const action = "create cluster";
-  const data: ClusterCreationData = parseBody(ClusterCreateBody, await bodyOf(call), action);
+  const data: ClusterCreationData = parseBody(ClusterCreateBody, bodyOf(call), action);
   if (data.extensions) assertLoadedExtensions(call, data.extensions, action, "extensions", true);
   const { store, manager, clusterDefaults } = call.state;
-  const cluster = await store.createCluster({
-    name: data.name,
-    mode: data.mode ?? DEFAULT_CLUSTER_MODE,
-    release: data.release ?? DEFAULT_CLUSTER_RELEASE,
-    extensions: [...(data.extensions ?? clusterDefaults)],
-    attributes: structuredClone(data.attributes ?? {}),
+  const cluster = await store.write(async (tx) => {
+    const cluster = await tx.createCluster({
+      name: data.name,
+      mode: data.mode ?? DEFAULT_CLUSTER_MODE,
+      release: data.release ?? DEFAULT_CLUSTER_RELEASE,
+      extensions: [...(data.extensions ?? clusterDefaults)],
+      attributes: structuredClone(data.attributes ?? {}),
+    });
+    tx.enqueue("onClusterCreate", cluster, data);
+    return cluster;
   });
   await manager.notify("onClusterCreate", structuredClone(cluster), data);
   return json(cluster, 201);
 }
 
 async function updateCluster(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call);
-  const action = `update cluster ${cluster.id}`;
-  const { id, ...patch } = parseBody(ClusterUpdateBody, await bodyOf(call), action);
-  if (id !== undefined && id !== cluster.id) {
-    throw badField(action, "id", `must be the id in the path (${cluster.id})`, id);
+  const { id: clusterId } = await clusterOf(call);
+  const action = `update cluster ${clusterId}`;
+  const { id, ...patch } = parseBody(ClusterUpdateBody, bodyOf(call), action);
+  if (id !== undefined && id !== clusterId) {
+    throw badField(action, "id", `must be the id in the path (${clusterId})`, id);
   }
-  const updated = await call.state.store.updateCluster(cluster.id, patch);
-  if (!updated) throw notFound("cluster", cluster.id);
+  const updated = await call.state.store.write(async (tx) => {
+    const changed = await tx.updateCluster(clusterId, patch);
+    if (!changed) throw notFound("cluster", clusterId);
+    return changed;
+  });
   return json(updated);
 }
 
 async function deleteCluster(call: CoreCall): Promise<Response> {
-  const cluster = await clusterOf(call);
   const { store, manager } = call.state;
-  const members = await store.listNodes({ cluster_id: cluster.id });
-  const deleted = await store.deleteCluster(cluster.id);
-  if (!deleted) throw notFound("cluster", cluster.id);
-  // Its nodes went back to the pool: each one was removed from the cluster.
-  for (const member of members) {
-    const node = await store.getNode(member.id);
-    if (node) await manager.notify("onRemoveNodeFromCluster", node);
-  }
+  const { deleted, removed } = await store.write(async (tx) => {
+    const cluster = await clusterOf(call, "id", tx);
+    const members = await tx.listNodes({ cluster_id: cluster.id });
+    const deleted = await tx.deleteCluster(cluster.id);
+    if (!deleted) throw notFound("cluster", cluster.id);
+    // Its nodes went back to the pool: each one was removed from the cluster.
+    const removed: Node[] = [];
+    for (const member of members) {
+      const node = await tx.getNode(member.id);
+      if (node) removed.push(node);
+      if (node) tx.enqueue("onRemoveNodeFromCluster", node);
+    }
+    tx.enqueue("onClusterDelete", deleted);
+    return { deleted, removed };
+  });
+  for (const node of removed) await manager.notify("onRemoveNodeFromCluster", node);
   await manager.notify("onClusterDelete", deleted);
   return noContent();
 }

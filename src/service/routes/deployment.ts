@@ -1,6 +1,6 @@
 // Orchestrator data and deployment: the serialization veto hooks and the
 // pipelines of the extensions enabled on the cluster, in its order.
-import type { Cluster, Node } from "../../payloads.ts";
+import type { Cluster, Node } from "@nailgun/extensions";
 import { json } from "../http.ts";
 import { serializeDeployment, serializeProvisioning } from "../serializers.ts";
 import { clusterOf, type CoreCall, type CoreRoute, notFound } from "./_route.ts";
@@ -50,8 +50,11 @@ async function deployChanges(call: CoreCall): Promise<Response> {
     nodes,
     serializeDeployment(cluster, nodes),
   );
-  const updated = await store.updateCluster(cluster.id, { status: "deployment" });
-  if (!updated) throw notFound("cluster", cluster.id);
+  const updated = await store.write(async (tx) => {
+    const changed = await tx.updateCluster(cluster.id, { status: "deployment" });
+    if (!changed) throw notFound("cluster", cluster.id);
+    return changed;
+  });
   return json({ cluster: updated, provisioning, deployment });
 }
 

@@ -18,21 +18,34 @@ async function listNodeGroups(call: CoreCall): Promise<Response> {
 
 async function createNodeGroup(call: CoreCall): Promise<Response> {
   const action = "create node group";
-  const data = parseBody(NodeGroupCreateBody, await bodyOf(call), action);
+  const data = parseBody(NodeGroupCreateBody, bodyOf(call), action);
   const { store, manager } = call.state;
-  if (!(await store.getCluster(data.cluster_id))) {
-    throw badField(action, "cluster_id", "must be the id of an existing cluster", data.cluster_id);
-  }
-  const group = await store.createNodeGroup(data);
+  const group = await store.write(async (tx) => {
+    if (!(await tx.getCluster(data.cluster_id))) {
+      throw badField(
+        action,
+        "cluster_id",
+        "must be the id of an existing cluster",
+        data.cluster_id,
+      );
+    }
+    const group = await tx.createNodeGroup(data);
+    tx.enqueue("onNodegroupCreate", group);
+    return group;
+  });
   await manager.notify("onNodegroupCreate", group);
   return json(group, 201);
 }
 
 async function deleteNodeGroup(call: CoreCall): Promise<Response> {
-  const group = await nodeGroupOf(call);
   const { store, manager } = call.state;
-  const deleted = await store.deleteNodeGroup(group.id);
-  if (!deleted) throw notFound("node group", group.id);
+  const deleted = await store.write(async (tx) => {
+    const group = await nodeGroupOf(call, tx);
+    const deleted = await tx.deleteNodeGroup(group.id);
+    if (!deleted) throw notFound("node group", group.id);
+    tx.enqueue("onNodegroupDelete", deleted);
+    return deleted;
+  });
   await manager.notify("onNodegroupDelete", deleted);
   return noContent();
 }

@@ -8,6 +8,7 @@
 import { EXTENSION_NAME_PATTERN } from "../../contract.ts";
 import { describeError, ExtensionLoadError } from "../../errors.ts";
 import type { Extension } from "../../extension.ts";
+import { CORE_TABLES } from "./core_schema.ts";
 
 /**
  * The version table of an extension, which records its applied steps.
@@ -30,6 +31,33 @@ export function versionTableOf(name: string): string {
     );
   }
   return `${name}_schema_migrations`;
+}
+
+/**
+ * The core table an extension name would reach, or `undefined` when the
+ * name is free. The tables of an extension are `<name>_…`, and its
+ * migration steps may create and drop any of them, so a name is reserved
+ * when a core table starts with `<name>_` (`schema` reaches
+ * `schema_migrations`), is the name itself (`nodes`), or is its plural
+ * (`node`, `cluster`, `nodegroup`: `node_…` tables read as the core's).
+ *
+ * @param name The extension's name.
+ * @returns The clashing core table, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { reservedNameClash } from "./extension_tables.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(reservedNameClash("schema"), "schema_migrations");
+ * assert.equal(reservedNameClash("node"), "nodes");
+ * assert.equal(reservedNameClash("volumes"), undefined);
+ * ```
+ */
+export function reservedNameClash(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  return CORE_TABLES.find((table) =>
+    table === lower || table === `${lower}s` || table.startsWith(`${lower}_`)
+  );
 }
 
 /**

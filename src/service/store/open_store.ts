@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { openSqliteStore } from "./sqlite.ts";
+import { fileURLToPath } from "node:url";
+import { openPostgresStore, openSqliteStore } from "./sql_store.ts";
 import type { Store } from "./store.ts";
 
 /** The SQLite file used when `DATABASE_URL` is not set. */
@@ -48,7 +49,7 @@ export function parseDatabaseUrl(databaseUrl?: string): DatabaseLocation {
     return { dialect: "sqlite", path: decodeURIComponent(path) };
   }
   if (/^file:/i.test(url)) {
-    return { dialect: "sqlite", path: decodeURIComponent(new URL(url).pathname) };
+    return { dialect: "sqlite", path: fileURLToPath(url) };
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
   if (scheme) {
@@ -68,7 +69,7 @@ export function parseDatabaseUrl(databaseUrl?: string): DatabaseLocation {
  * @param databaseUrl The URL (see {@linkcode parseDatabaseUrl}); default `.nailgun/nailgun.db`.
  * @returns The open store.
  * @throws {TypeError} For an unsupported URL.
- * @throws {Error} When the database cannot be opened, or when the PostgreSQL store is not available.
+ * @throws {Error} When the database cannot be opened.
  *
  * @example Open an SQLite database in memory
  * ```ts
@@ -82,19 +83,7 @@ export function parseDatabaseUrl(databaseUrl?: string): DatabaseLocation {
 export async function openStore(databaseUrl?: string): Promise<Store> {
   const location = parseDatabaseUrl(databaseUrl);
   if (location.dialect === "sqlite") return await openSqliteStore(location.path);
-  // The PostgreSQL store (and its npm client) is loaded only when asked for.
-  let module: typeof import("./postgres.ts");
-  try {
-    module = await import("./postgres.ts");
-  } catch (error) {
-    throw new Error(
-      `Cannot open database "${redact(location.url)}": the PostgreSQL store cannot be loaded: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      { cause: error },
-    );
-  }
-  return await module.openPostgresStore(location.url);
+  return await openPostgresStore(location.url);
 }
 
 /**

@@ -1,13 +1,20 @@
 /**
  * The storage interface of the reference Nailgun: clusters, nodes, node
- * groups, the core schema and each extension's own migrated tables. SQLite
- * (`sqlite.ts`) and PostgreSQL (`postgres.ts`) implement it.
+ * groups, the core schema and each extension's own migrated tables. One
+ * implementation over Kysely (`sql_store.ts`) serves SQLite and PostgreSQL.
  *
- * Every method is atomic on its own: it runs in one transaction, so that a
- * request never leaves half a change behind.
+ * Plain reads (`listClusters`, `getNode`, …) run outside any transaction.
+ * Every read-modify-write goes through {@linkcode Store.write}: the reads
+ * and the writes of the callback run in one transaction that serializes with
+ * every other writer (SQLite `BEGIN IMMEDIATE`, PostgreSQL `SELECT … FOR
+ * UPDATE` on the rows read), so no acknowledged change is lost and a rule
+ * checked on what was read still holds when the change is committed.
  *
  * @module
  */
+import type { CompiledQuery } from "kysely";
+import type { HookArguments, NotificationHook } from "@nailgun/extensions";
+import type { Outbox } from "../delivery/outbox.ts";
 import type { Extension, ExtensionDatabase, SqlDialect } from "../../extension.ts";
 import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
 
@@ -55,6 +62,53 @@ export interface AppliedMigration {
   applied_at: string;
 }
 
+/**
+ * The reads and writes of one {@linkcode Store.write} transaction. Its reads
+ * lock what they return until the transaction ends, so that what the
+ * callback decides on what it read is still true when it commits.
+ */
+export interface StoreWriter {
+  getCluster(id: number): Promise<Cluster | undefined>;
+  getNode(id: number): Promise<Node | undefined>;
+  getNodeGroup(id: number): Promise<NodeGroup | undefined>;
+  listNodes(filter?: { cluster_id?: number }): Promise<Node[]>;
+  listNodeGroups(filter?: { cluster_id?: number }): Promise<NodeGroup[]>;
+
+  /** Rejects with `StoreConflictError` when the name is taken. */
+  createCluster(data: NewCluster): Promise<Cluster>;
+  /** Answers `undefined` for an unknown id. */
+  updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined>;
+  /**
+   * Deletes the cluster and its node groups; its nodes go back to the pool
+   * (`cluster_id` and `group_id` null, `status` discover, no roles).
+   * Answers the deleted cluster, or `undefined` for an unknown id.
+   */
+  deleteCluster(id: number): Promise<Cluster | undefined>;
+
+  /** Rejects with `StoreConflictError` when the MAC is taken. */
+  createNode(data: NewNode): Promise<Node>;
+  /** Answers `undefined` for an unknown id. */
+  updateNode(id: number, patch: NodePatch): Promise<Node | undefined>;
+  deleteNode(id: number): Promise<Node | undefined>;
+  /** Deletes the nodes that exist among `ids`; answers them, in the order given. */
+  deleteNodes(ids: readonly number[]): Promise<Node[]>;
+
+  /** Rejects with `StoreConflictError` when its cluster has a group of that name. */
+  createNodeGroup(data: NewNodeGroup): Promise<NodeGroup>;
+  /** Deletes a node group (its nodes keep their cluster, without a group). */
+  deleteNodeGroup(id: number): Promise<NodeGroup | undefined>;
+
+  /**
+   * Says that this change fires the notification: for each durable
+   * extension that handles it, an outbox row is written at the end of this
+   * transaction (`delivery/outbox.ts`). Inline extensions are still notified
+   * by the caller after the commit.
+   */
+  enqueue<H extends NotificationHook>(hook: H, ...args: HookArguments<H>): void;
+  /** Runs one compiled outbox query in this transaction (`delivery/outbox.ts`). */
+  execute<R>(query: CompiledQuery<R>): Promise<R[]>;
+}
+
 /** A store of clusters, nodes and node groups; see the module docs. */
 export interface Store {
   /** Which SQL dialect the database speaks. */
@@ -66,40 +120,42 @@ export interface Store {
   migrateCore(): Promise<void>;
   /**
    * Applies the extension's migration steps not yet applied, in order, each
-   * in a transaction, recorded in `<name>_schema_migrations`. A step that
-   * fails, or that creates a table without the `<name>_` prefix, is rolled
-   * back and the error thrown (an `ExtensionLoadError` in phase `migrate`).
+   * in a transaction, recorded in `<name>_schema_migrations`. A reserved name
+   * (one that reaches a core table: `schema`, `nodes`, `node`, …), a step
+   * that fails, or one that creates or drops a table without the `<name>_`
+   * prefix is an `ExtensionLoadError` in phase `migrate`, and nothing of the
+   * step stays.
    */
   migrateExtension(extension: Extension, source: string): Promise<void>;
   /** The steps applied for an extension (or for the core with `"core"`), in order. */
   appliedMigrations(extensionName: string | "core"): Promise<AppliedMigration[]>;
 
+  /** Every cluster, by id; like every plain read, outside any transaction. */
   listClusters(): Promise<Cluster[]>;
   getCluster(id: number): Promise<Cluster | undefined>;
-  createCluster(data: NewCluster): Promise<Cluster>;
-  /** Answers `undefined` for an unknown id. */
-  updateCluster(id: number, patch: ClusterPatch): Promise<Cluster | undefined>;
-  /**
-   * Deletes the cluster and its node groups; its nodes go back to the pool
-   * (`cluster_id` and `group_id` null, `status` discover, no roles).
-   * Answers the deleted cluster, or `undefined` for an unknown id.
-   */
-  deleteCluster(id: number): Promise<Cluster | undefined>;
-
   /** Nodes, optionally of one cluster, by id. */
   listNodes(filter?: { cluster_id?: number }): Promise<Node[]>;
   getNode(id: number): Promise<Node | undefined>;
-  /** Rejects with `StoreConflictError` when the MAC is taken. */
-  createNode(data: NewNode): Promise<Node>;
-  updateNode(id: number, patch: NodePatch): Promise<Node | undefined>;
-  deleteNode(id: number): Promise<Node | undefined>;
-  /** Deletes the nodes that exist among `ids`, all or none; answers them. */
-  deleteNodes(ids: readonly number[]): Promise<Node[]>;
-
+  /** Node groups, optionally of one cluster, by id. */
   listNodeGroups(filter?: { cluster_id?: number }): Promise<NodeGroup[]>;
   getNodeGroup(id: number): Promise<NodeGroup | undefined>;
-  createNodeGroup(data: NewNodeGroup): Promise<NodeGroup>;
-  deleteNodeGroup(id: number): Promise<NodeGroup | undefined>;
+
+  /**
+   * Runs `fn` in one transaction that serializes with every other writer:
+   * its reads lock what they return, its writes commit together when `fn`
+   * resolves and roll back when it throws (the error is rethrown). Read the
+   * request body before, notify extensions after: never wait on a client
+   * inside `fn`.
+   *
+   * @param fn The read-check-write.
+   * @returns What `fn` answers, once committed.
+   * @throws {StoreConflictError} When a write breaks a uniqueness rule.
+   * @throws {StoreUnavailableError} When the database cannot be reached.
+   */
+  write<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
+
+  /** Durable delivery: where `write()` writes what its writer enqueued, right before the commit. */
+  useOutbox(outbox: Outbox): void;
 
   /** Closes the database; pending writes are flushed first. */
   close(): Promise<void>;
@@ -116,6 +172,45 @@ export class StoreConflictError extends Error {
   constructor(message: string, field: string) {
     super(message);
     this.name = "StoreConflictError";
+    this.field = field;
+  }
+}
+
+/**
+ * The database cannot be reached (PostgreSQL down, restarting, or the
+ * connection was cut). Nothing of the call was committed; the store
+ * reconnects by itself, so the same call can be tried again later. The
+ * HTTP layer answers 503 with `Retry-After`.
+ */
+export class StoreUnavailableError extends Error {
+  /** Seconds after which a retry is sensible. */
+  readonly retryAfterSeconds: number;
+  /**
+   * @param message What could not be done, and why.
+   * @param options The driver's error as `cause`; `retryAfterSeconds` (default 1).
+   */
+  constructor(message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "StoreUnavailableError";
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  }
+}
+
+/**
+ * A value the store cannot keep as it is (a NUL character, `\u0000`, in
+ * text or JSON, which PostgreSQL cannot store; refused on both dialects
+ * alike). The HTTP layer answers 400 naming {@linkcode StoreValueError.field}.
+ */
+export class StoreValueError extends Error {
+  /** The field that holds the value, e.g. `meta.disks[0].label`. */
+  readonly field: string;
+  /**
+   * @param message What cannot be stored, and why.
+   * @param field The field that holds the value.
+   */
+  constructor(message: string, field: string) {
+    super(message);
+    this.name = "StoreValueError";
     this.field = field;
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { numberPlaceholders, splitStatements } from "../src/service/store/_postgres_sql.ts";
+import { numberPlaceholders, splitStatements } from "../src/service/store/_sql_text.ts";
 
 Deno.test("numberPlaceholders() numbers each ? outside literals, identifiers and comments", async (t) => {
   const cases: [string, string, string, number][] = [
