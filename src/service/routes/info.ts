@@ -1,8 +1,8 @@
 // What the service is and runs: its version, the loaded extensions, the load report.
 import {
   describeLoaded,
-  type ExtensionManager,
   type ExtensionHealth,
+  type ExtensionManager,
   type LoadReport,
   type LoadWarning,
   VERSION,
@@ -12,7 +12,6 @@ import type { CoreRoute } from "./_route.ts";
 
 /** The Nailgun release the reference service answers as. */
 export const NAILGUN_RELEASE = "9.0";
-
 
 /** The load report as `GET /api/v1/extensions/status/` answers it. */
 export interface StatusReport {
