@@ -232,6 +232,7 @@ Deno.test("a listed JSR package loads from ./nailgun.extensions; one without tha
       provides: [],
       source: "jsr:@test/listed@^1",
       health: status.loaded[1].health,
+      delivery: { mode: "inline", pending: 0, parked: 0, delivered: 0 },
     });
     assert.equal(status.loaded[1].health.state, "healthy");
     assert.deepEqual(status.failed, [

@@ -17,7 +17,7 @@ import {
   sandboxSettled,
 } from "../../src/sandbox/launcher.ts";
 import { CORE_ROUTES, createNailgun } from "../../src/service/app.ts";
-import { openSqliteStore } from "../../src/service/store/sqlite.ts";
+import { openSqliteStore } from "../../src/service/store/sql_store.ts";
 
 /** The library's entry, for the generated extensions to import. */
 export const LIBRARY = new URL("../../mod.ts", import.meta.url).href;
