@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { DatabaseSync } from "node:sqlite";
 import { type Generated, Kysely, sql, type Transaction } from "kysely";
 import postgres from "postgres";
@@ -25,7 +26,7 @@ import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
 import { type AnyKysely, type Begin, databaseOver, savepointsOf } from "./_extension_database.ts";
 import { postgresJsDialect, storeErrorOf } from "./_postgres_driver.ts";
 import { nulPath } from "./_sql_text.ts";
-import { holding, nodeSqliteDialect } from "./_sqlite_driver.ts";
+import { nodeSqliteDialect } from "./_sqlite_driver.ts";
 import {
   COLUMN_TYPES,
   type ColumnTypes,
@@ -556,12 +557,25 @@ export class SqlStore implements Store {
 
   // --- internals ----------------------------------------------------------
 
-  /** Opens a transaction (its own connection, or the SQLite connection's turn) and runs `fn`. */
+  /**
+   * Opens a transaction (its own connection, or the SQLite connection's
+   * turn) and runs `fn` on it, in an async context that marks it: a plain
+   * call of the store from inside (which on SQLite would wait for itself
+   * forever) fails at once, on both dialects alike.
+   */
   #begin: Begin = async (fn) => {
     const db = this.#live();
-    return await holding(async () => {
+    const context = { inside: false };
+    return await transactions.run(context, async () => {
       try {
-        return await db.transaction().execute((trx) => fn(trx));
+        return await db.transaction().execute(async (trx) => {
+          context.inside = true;
+          try {
+            return await fn(trx);
+          } finally {
+            context.inside = false;
+          }
+        });
       } catch (error) {
         throw constraintError(storeErrorOf(error, this.path));
       }
@@ -570,9 +584,17 @@ export class SqlStore implements Store {
 
   #live(): Db {
     if (this.#closed) throw new Error(`Cannot use the store "${this.path}": it is closed`);
+    if (transactions.getStore()?.inside) {
+      throw new Error(
+        `Cannot use the store "${this.path}" outside the transaction that is open here: inside store.write() use its tx, inside database.transaction() its tx`,
+      );
+    }
     return this.#db;
   }
 }
+
+/** Marks the async context of a transaction of the store (see `#begin`). */
+const transactions = new AsyncLocalStorage<{ inside: boolean }>();
 
 // --- reads and writes, once for both dialects ---------------------------
 
