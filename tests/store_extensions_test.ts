@@ -147,6 +147,13 @@ for (const { kind, ignore, open } of STORES) {
       if (kind === "sqlite") {
         const [mode] = await db.query<{ journal_mode: string }>("PRAGMA journal_mode");
         assert.equal(mode!.journal_mode, "wal");
+        // A trigger's BEGIN … END is its body, not a transaction.
+        await db.execute(`CREATE TABLE probe_counts (n integer);
+          CREATE TRIGGER probe_bump AFTER INSERT ON probe_counts BEGIN
+            UPDATE probe_counts SET n = n + 1 WHERE rowid = NEW.rowid;
+          END;`);
+        await db.execute("INSERT INTO probe_counts (n) VALUES (?)", [1]);
+        assert.deepEqual(await db.query("SELECT n FROM probe_counts"), [{ n: 2 }]);
       }
       // The core still writes.
       await store.write((tx) => tx.createNode({ mac: mac(1) }));
