@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { ExtensionLoadError } from "../src/errors.ts";
 import type { Extension, ExtensionDatabase, ExtensionMigration } from "../src/extension.ts";
+import { openPostgresStore, openSqliteStore } from "../src/service/store/sql_store.ts";
 import { StoreValueError } from "../src/service/store/store.ts";
+import { createTestDatabase } from "./_postgres/database.ts";
 import { mac } from "./_service/harness.ts";
 import { STORES, type TestStore } from "./_postgres/stores.ts";
 
@@ -303,6 +305,52 @@ for (const { kind, ignore, open } of STORES) {
       );
       assert.deepEqual(await store.getNode(node.id), node);
       assert.equal((await store.listNodes()).length, 1);
+    },
+  });
+
+  Deno.test({
+    name:
+      `ExtensionDatabase.transaction() that outlives its time limit is rolled back and the core writes again (${kind})`,
+    ignore,
+    async fn() {
+      await using database = kind === "postgres" ? await createTestDatabase() : undefined;
+      const dir = await Deno.makeTempDir({ prefix: "nailgun_tx_limit_" });
+      const options = { extensionTransactionTimeoutMs: 200 };
+      const store = kind === "postgres"
+        ? await openPostgresStore(database!.url, options)
+        : await openSqliteStore(`${dir}/nailgun.db`, options);
+      let release!: () => void;
+      const stuck = new Promise<void>((resolve) => release = resolve);
+      try {
+        await store.migrateCore();
+        await store.database.execute(CREATE_ITEMS);
+        let late: Promise<unknown> | undefined;
+        const started = performance.now();
+        const outcome = await Promise.race([
+          store.database.transaction(async (tx) => {
+            await tx.execute("INSERT INTO probe_items (id, label) VALUES (?, ?)", [1, "lost"]);
+            await stuck; // e.g. a call that never answers
+            late = tx.execute("INSERT INTO probe_items (id, label) VALUES (?, ?)", [2, "late"])
+              .catch((error: unknown) => error);
+          }).then(() => "it committed", (error: unknown) => error),
+          tick(5_000).then(() => "it still ran after 5 s"),
+        ]);
+        assert.match(
+          String(outcome),
+          /^Error: Cannot finish the transaction of an extension: its callback did not settle within 200 ms: it was rolled back/,
+        );
+        assert.ok(performance.now() - started < 5_000);
+        await store.write((tx) => tx.createNode({ mac: mac(1) }));
+        release();
+        await tick(10);
+        assert.match(String(await late), /transaction that is over/);
+        assert.equal(await count(store.database, "probe_items"), 0);
+        assert.equal((await store.listNodes()).length, 1);
+      } finally {
+        release();
+        await store.close();
+        await Deno.remove(dir, { recursive: true });
+      }
     },
   });
 }

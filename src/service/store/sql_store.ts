@@ -177,22 +177,42 @@ export const DIALECT_RULES: Readonly<Record<SqlDialect, DialectRules>> = {
 
 // --- opening ------------------------------------------------------------
 
-/** Options of {@linkcode openSqliteStore}. */
-export interface SqliteStoreOptions {
-  /** How long a write waits for another process's lock, in milliseconds; default 5 000. */
-  busyTimeoutMs?: number;
+/** Time limits of both stores. */
+export interface StoreTimeLimits {
   /** Time limit of one extension migration step, in milliseconds; default 60 000. */
   migrationTimeoutMs?: number;
+  /**
+   * Time limit of one `context.database.transaction()` of an extension, in
+   * milliseconds, after which it is rolled back; default 30 000.
+   */
+  extensionTransactionTimeoutMs?: number;
+}
+
+/** Options of {@linkcode openSqliteStore}. */
+export interface SqliteStoreOptions extends StoreTimeLimits {
+  /** How long a write waits for another process's lock, in milliseconds; default 5 000. */
+  busyTimeoutMs?: number;
 }
 
 /** Options of {@linkcode openPostgresStore}. */
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends StoreTimeLimits {
   /** Most connections the store opens (lazily); default 10, or `?max=` in the URL. */
   max?: number;
   /** Seconds to wait for a connection before failing; default 5. */
   connectTimeout?: number;
-  /** Time limit of one extension migration step, in milliseconds; default 60 000. */
-  migrationTimeoutMs?: number;
+}
+
+/** The time limits a store runs with. */
+interface StoreLimits {
+  migrationMs: number;
+  extensionTransactionMs: number;
+}
+
+function limitsOf(options: StoreTimeLimits): StoreLimits {
+  return {
+    migrationMs: options.migrationTimeoutMs ?? 60_000,
+    extensionTransactionMs: options.extensionTransactionTimeoutMs ?? 30_000,
+  };
 }
 
 /**
@@ -237,7 +257,7 @@ export async function openSqliteStore(
     "sqlite",
     new Kysely<CoreDatabase>({ dialect: nodeSqliteDialect(db) }),
     path,
-    options.migrationTimeoutMs ?? 60_000,
+    limitsOf(options),
   );
 }
 
@@ -323,7 +343,7 @@ export async function openPostgresStore(
     "postgres",
     new Kysely<CoreDatabase>({ dialect: postgresJsDialect(pool, shown) }),
     shown,
-    options.migrationTimeoutMs ?? 60_000,
+    limitsOf(options),
   );
 }
 
@@ -349,15 +369,20 @@ export class SqlStore implements Store {
    * @param dialect Which dialect the instance speaks.
    * @param db The instance; `close()` destroys it.
    * @param path The file or URL, for messages.
-   * @param migrationTimeoutMs Time limit of one extension migration step.
+   * @param limits Time limits of a migration step and of an extension's transaction.
    */
-  constructor(dialect: SqlDialect, db: Db, path: string, migrationTimeoutMs: number) {
+  constructor(dialect: SqlDialect, db: Db, path: string, limits: StoreLimits) {
     this.dialect = dialect;
     this.#db = db;
     this.#rules = DIALECT_RULES[dialect];
     this.path = path;
-    this.#migrationTimeoutMs = migrationTimeoutMs;
-    this.database = databaseOver(dialect, () => this.#live(), this.#begin);
+    this.#migrationTimeoutMs = limits.migrationMs;
+    this.database = databaseOver(
+      dialect,
+      () => this.#live(),
+      this.#begin,
+      limits.extensionTransactionMs,
+    );
   }
 
   // --- schema -------------------------------------------------------------
