@@ -50,8 +50,9 @@ export interface ExtensionDatabase {
    * It never interferes with the host's own writes: on PostgreSQL it has a
    * connection of its own; on SQLite, whose one connection is shared, the
    * host's writes wait for it (keep it short, and never wait on a client
-   * inside it). Inside a transaction or a migration step, `transaction()`
-   * nests as a savepoint. Use only `tx` inside `fn`.
+   * inside it; the reference service rolls back one that runs longer than
+   * 30 s). Inside a transaction or a migration step, `transaction()` nests
+   * as a savepoint. Use only `tx` inside `fn`.
    *
    * @param fn The work, given the database of the transaction.
    * @returns What `fn` answers, once committed.

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { ExtensionLoadError } from "../src/errors.ts";
 import type { Extension, ExtensionDatabase, ExtensionMigration } from "../src/extension.ts";
+import { openPostgresStore, openSqliteStore } from "../src/service/store/sql_store.ts";
 import { StoreValueError } from "../src/service/store/store.ts";
+import { createTestDatabase } from "./_postgres/database.ts";
 import { mac } from "./_service/harness.ts";
 import { STORES, type TestStore } from "./_postgres/stores.ts";
 
@@ -147,6 +149,13 @@ for (const { kind, ignore, open } of STORES) {
       if (kind === "sqlite") {
         const [mode] = await db.query<{ journal_mode: string }>("PRAGMA journal_mode");
         assert.equal(mode!.journal_mode, "wal");
+        // A trigger's BEGIN … END is its body, not a transaction.
+        await db.execute(`CREATE TABLE probe_counts (n integer);
+          CREATE TRIGGER probe_bump AFTER INSERT ON probe_counts BEGIN
+            UPDATE probe_counts SET n = n + 1 WHERE rowid = NEW.rowid;
+          END;`);
+        await db.execute("INSERT INTO probe_counts (n) VALUES (?)", [1]);
+        assert.deepEqual(await db.query("SELECT n FROM probe_counts"), [{ n: 2 }]);
       }
       // The core still writes.
       await store.write((tx) => tx.createNode({ mac: mac(1) }));
@@ -296,6 +305,52 @@ for (const { kind, ignore, open } of STORES) {
       );
       assert.deepEqual(await store.getNode(node.id), node);
       assert.equal((await store.listNodes()).length, 1);
+    },
+  });
+
+  Deno.test({
+    name:
+      `ExtensionDatabase.transaction() that outlives its time limit is rolled back and the core writes again (${kind})`,
+    ignore,
+    async fn() {
+      await using database = kind === "postgres" ? await createTestDatabase() : undefined;
+      const dir = await Deno.makeTempDir({ prefix: "nailgun_tx_limit_" });
+      const options = { extensionTransactionTimeoutMs: 200 };
+      const store = kind === "postgres"
+        ? await openPostgresStore(database!.url, options)
+        : await openSqliteStore(`${dir}/nailgun.db`, options);
+      let release!: () => void;
+      const stuck = new Promise<void>((resolve) => release = resolve);
+      try {
+        await store.migrateCore();
+        await store.database.execute(CREATE_ITEMS);
+        let late: Promise<unknown> | undefined;
+        const started = performance.now();
+        const outcome = await Promise.race([
+          store.database.transaction(async (tx) => {
+            await tx.execute("INSERT INTO probe_items (id, label) VALUES (?, ?)", [1, "lost"]);
+            await stuck; // e.g. a call that never answers
+            late = tx.execute("INSERT INTO probe_items (id, label) VALUES (?, ?)", [2, "late"])
+              .catch((error: unknown) => error);
+          }).then(() => "it committed", (error: unknown) => error),
+          tick(5_000).then(() => "it still ran after 5 s"),
+        ]);
+        assert.match(
+          String(outcome),
+          /^Error: Cannot finish the transaction of an extension: its callback did not settle within 200 ms: it was rolled back/,
+        );
+        assert.ok(performance.now() - started < 5_000);
+        await store.write((tx) => tx.createNode({ mac: mac(1) }));
+        release();
+        await tick(10);
+        assert.match(String(await late), /transaction that is over/);
+        assert.equal(await count(store.database, "probe_items"), 0);
+        assert.equal((await store.listNodes()).length, 1);
+      } finally {
+        release();
+        await store.close();
+        await Deno.remove(dir, { recursive: true });
+      }
     },
   });
 }

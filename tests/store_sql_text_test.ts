@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { numberPlaceholders, splitStatements } from "../src/service/store/_sql_text.ts";
+import {
+  numberPlaceholders,
+  refusedStatement,
+  splitStatements,
+} from "../src/service/store/_sql_text.ts";
 
 Deno.test("numberPlaceholders() numbers each ? outside literals, identifiers and comments", async (t) => {
   const cases: [string, string, string, number][] = [
@@ -53,5 +57,52 @@ Deno.test("splitStatements() splits at each ; that is code and drops empty state
     await t.step(name, () => {
       assert.deepEqual(splitStatements(sql), statements);
     });
+  }
+});
+
+Deno.test("splitStatements() keeps the body of an SQLite trigger in its statement", () => {
+  const trigger = `CREATE TRIGGER volumes_touch AFTER UPDATE ON volumes_disks BEGIN
+    UPDATE volumes_disks SET seen = 1 WHERE id = NEW.id;
+    DELETE FROM volumes_log WHERE id < 0;
+  END`;
+  assert.deepEqual(splitStatements(`${trigger}; SELECT 1`), [trigger, "SELECT 1"]);
+});
+
+Deno.test("refusedStatement() refuses transaction control and connection settings, and nothing else", () => {
+  const cases: [string, "transaction" | "connection" | undefined][] = [
+    ["BEGIN", "transaction"],
+    ["begin deferred transaction", "transaction"],
+    ["START TRANSACTION ISOLATION LEVEL SERIALIZABLE", "transaction"],
+    ["COMMIT", "transaction"],
+    ["end transaction", "transaction"],
+    ["ROLLBACK TO SAVEPOINT a", "transaction"],
+    ["ABORT", "transaction"],
+    ["SAVEPOINT a", "transaction"],
+    ["RELEASE SAVEPOINT a", "transaction"],
+    ["PREPARE TRANSACTION 'x'", "transaction"],
+    ["COMMIT PREPARED 'x'", "transaction"],
+    ["-- a comment\n  /* and another */ Commit", "transaction"],
+    ["PRAGMA journal_mode = DELETE", "connection"],
+    ["PRAGMA main.journal_mode=MEMORY", "connection"],
+    ["PRAGMA foreign_keys(0)", "connection"],
+    ["PRAGMA synchronous = OFF", "connection"],
+    ["ATTACH DATABASE 'x.db' AS x", "connection"],
+    ["SET search_path = elsewhere", "connection"],
+    ["SET SESSION statement_timeout = 0", "connection"],
+    ["RESET ALL", "connection"],
+    ["DISCARD ALL", "connection"],
+    ["PRAGMA journal_mode", undefined],
+    ["PRAGMA table_info(volumes_disks)", undefined],
+    ["SET LOCAL statement_timeout = 1000", undefined],
+    ["SELECT 'BEGIN; COMMIT'", undefined],
+    ["UPDATE volumes_disks SET state = 'commit'", undefined],
+    [
+      "CREATE TRIGGER volumes_t AFTER INSERT ON volumes_disks BEGIN SELECT 1; END",
+      undefined,
+    ],
+    ["CREATE TABLE volumes_end (id INTEGER)", undefined],
+  ];
+  for (const [statement, expected] of cases) {
+    assert.equal(refusedStatement(statement), expected, statement);
   }
 });

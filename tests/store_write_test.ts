@@ -120,4 +120,27 @@ for (const { kind, ignore, open } of STORES) {
       );
     },
   });
+
+  Deno.test({
+    name:
+      `Store.write() refuses a plain store call or a second write() from inside its callback, at once (${kind})`,
+    ignore,
+    async fn() {
+      await using store = await open();
+      const node = await writes(store).createNode({ mac: "52:54:00:00:00:01" });
+      const outside =
+        /Cannot use the store ".*" outside the transaction that is open here: inside store\.write\(\) use its tx/;
+      await assert.rejects(() => store.write(() => store.getNode(node.id)), outside);
+      await assert.rejects(
+        () => store.write(() => store.write((tx) => tx.getNode(node.id))),
+        outside,
+      );
+      await assert.rejects(
+        () => store.database.transaction(() => store.database.query("SELECT 1")),
+        outside,
+      );
+      // The store is free again afterwards.
+      assert.deepEqual(await store.getNode(node.id), node);
+    },
+  });
 }

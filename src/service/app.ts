@@ -130,19 +130,17 @@ function mounted(path: string): string {
  *
  * @example Answer a request without a server
  * ```ts
- * import { ExtensionManager } from "@nailgun/extensions";
+ * import { loadExtensions } from "@nailgun/extensions";
  * import { createNailgun } from "./app.ts";
  * import { createLogger } from "./logger.ts";
  * import { openStore } from "./store/open_store.ts";
  * import assert from "node:assert/strict";
  * const store = await openStore(":memory:");
  * await store.migrateCore();
- * const app = createNailgun({
- *   store,
- *   manager: new ExtensionManager([]),
- *   report: { loaded: [], failed: [], skipped: [] },
- *   logger: createLogger({ level: "silent" }),
+ * const { manager, report } = await loadExtensions({
+ *   config: { "nailgun.extensions": { load: [], discover: false } },
  * });
+ * const app = createNailgun({ store, manager, report, logger: createLogger({ level: "silent" }) });
  * const response = await app.handler(new Request("http://localhost/api/v1/nodes//"));
  * assert.equal(response.status, 200);
  * assert.deepEqual(await response.json(), []);

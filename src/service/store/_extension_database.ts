@@ -7,6 +7,7 @@
  * @module
  */
 import { CompiledQuery, type Kysely } from "kysely";
+import { withTimeLimit } from "../../dispatcher.ts";
 import type { ExtensionDatabase, SqlDialect } from "../../extension.ts";
 import { nulPath, numberPlaceholders, refusedStatement, splitStatements } from "./_sql_text.ts";
 
@@ -29,12 +30,16 @@ const QUOTED_LENGTH = 120;
  * @param begin How `transaction()` opens a transaction: a connection of its
  * own (PostgreSQL) or the store's turn (SQLite) at the top, a savepoint
  * inside a transaction.
+ * @param limitMs The longest a `transaction()` callback may run before its
+ * transaction is rolled back (on SQLite every other writer waits for it);
+ * none inside a transaction, whose own limit holds.
  * @returns The database.
  */
 export function databaseOver(
   dialect: SqlDialect,
   runner: () => AnyKysely,
   begin: Begin,
+  limitMs?: number,
 ): ExtensionDatabase {
   const run = async (
     sql: string,
@@ -83,7 +88,14 @@ export function databaseOver(
           return trx;
         }, savepointsOf(trx));
         try {
-          return await fn(tx);
+          if (limitMs === undefined) return await fn(tx);
+          return await withTimeLimit(() => fn(tx), limitMs).catch((error) => {
+            if (!live || !/^did not settle within/.test(String(error?.message))) throw error;
+            throw new Error(
+              `Cannot finish the transaction of an extension: its callback ${error.message}: it was rolled back, and the store serves the other writers again`,
+              { cause: error },
+            );
+          });
         } finally {
           live = false;
         }

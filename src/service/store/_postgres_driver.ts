@@ -16,9 +16,9 @@
  * query on that connection with {@linkcode StoreUnavailableError} itself,
  * and does not release it (the pool has already taken it back to reconnect).
  *
- * Plain queries go to the pool; a transaction reserves a connection of its
- * own. Connection errors (the server down, restarting, or the connection
- * cut) become {@linkcode StoreUnavailableError}.
+ * Each plain query and each transaction reserves a connection of the pool
+ * (waiting at most 3 s for one). Connection errors (the server down,
+ * restarting, or the connection cut) become {@linkcode StoreUnavailableError}.
  *
  * @module
  */
@@ -165,9 +165,10 @@ interface RawConnection {
 }
 
 /**
- * A connection as Kysely sees it: the pool for plain queries, or, from
- * `begin()` to `release()`, one reserved connection that is never used
- * after it has closed.
+ * A connection as Kysely sees it (one plain query, or one transaction): a
+ * connection reserved from the pool at its first query, within a time
+ * limit, never used after it has closed, and given back by `release()`
+ * unless it closed.
  */
 class PostgresJsConnection implements DatabaseConnection {
   readonly #pool: PostgresPool;
@@ -181,28 +182,20 @@ class PostgresJsConnection implements DatabaseConnection {
     this.#shown = shown;
   }
 
-  /** Reserves a connection, learns when it closes, and starts the transaction on it. */
+  /** Starts the transaction on this connection's own connection of the pool. */
   async begin(settings: TransactionSettings): Promise<void> {
-    this.#reserved = await this.#reserve();
     let begin = "BEGIN";
     if (settings.isolationLevel) {
       begin += ` ISOLATION LEVEL ${settings.isolationLevel.toUpperCase()}`;
     }
-    const onexecute = (connection: RawConnection) => {
-      connection.onclose = (error) => {
-        this.#dead = true;
-        this.#closedBy = error;
-      };
-      return true;
-    };
-    await this.#run(begin, [], { onexecute });
+    await this.#run(begin, []);
   }
 
   /**
-   * A connection of the pool for this transaction, within
-   * {@linkcode RESERVE_LIMIT_MS}: around an outage, Postgres.js can leave a
-   * request for a connection waiting with no end (seen after a restart); a
-   * connection that comes too late goes back to the pool.
+   * A connection of the pool, within {@linkcode RESERVE_LIMIT_MS}: around
+   * an outage, Postgres.js can leave a request for a connection waiting with
+   * no end (seen after a restart); a connection that comes too late goes
+   * back to the pool.
    */
   async #reserve(): Promise<postgres.ReservedSql<Record<string, unknown>>> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -273,16 +266,29 @@ class PostgresJsConnection implements DatabaseConnection {
         { cause: this.#closedBy },
       );
     }
-    const runner = this.#reserved ?? this.#pool;
+    let hook: Record<string, unknown> = {};
+    if (!this.#reserved) {
+      this.#reserved = await this.#reserve();
+      // The first query hands over the connection object: learn when it closes.
+      hook = {
+        onexecute: (connection: RawConnection) => {
+          connection.onclose = (error) => {
+            this.#dead = true;
+            this.#closedBy = error;
+          };
+          return true;
+        },
+      };
+    }
     try {
-      return await runner.unsafe(
+      return await this.#reserved.unsafe(
         sql,
         parameters.map(toPostgresValue) as postgres.ParameterOrJSON<never>[],
-        options as postgres.UnsafeQueryOptions,
+        { ...options, ...hook } as postgres.UnsafeQueryOptions,
       );
     } catch (error) {
       // The socket may fail before it closes: send nothing more on it either way.
-      if (this.#reserved && isUnreachable(error)) {
+      if (isUnreachable(error)) {
         this.#dead = true;
         this.#closedBy ??= error;
       }

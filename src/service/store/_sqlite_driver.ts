@@ -2,11 +2,11 @@
  * A Kysely dialect over `node:sqlite`: one connection, held by one user at a
  * time (a plain query, or a whole transaction, which may await between its
  * statements), and `BEGIN IMMEDIATE` transactions, so that a transaction's
- * reads already hold the write lock.
+ * reads already hold the write lock. (The store refuses a plain call made
+ * inside its own transaction, which would wait for itself here.)
  *
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import {
   CompiledQuery,
@@ -22,28 +22,6 @@ import {
 
 /** Most prepared statements kept; extension SQL may be generated, so the cache is bounded. */
 const STATEMENT_CACHE_SIZE = 256;
-
-/** Who holds the connection in this async context (see {@linkcode NodeSqliteDriver}). */
-const holder = new AsyncLocalStorage<{ holds: boolean }>();
-
-/**
- * Runs `fn` in an async context of its own, so that a plain query that `fn`
- * issues while its own transaction holds the connection fails at once
- * instead of waiting for itself forever.
- *
- * @param fn What holds the connection.
- * @returns What `fn` answers.
- */
-export function holding<T>(fn: () => Promise<T>): Promise<T> {
-  if (holder.getStore()?.holds) {
-    return Promise.reject(
-      new Error(
-        "Cannot start a transaction inside another one: it would wait for itself: use the tx of the transaction that is open",
-      ),
-    );
-  }
-  return holder.run({ holds: false }, fn);
-}
 
 /**
  * The Kysely dialect over an open `node:sqlite` database.
@@ -76,18 +54,11 @@ class NodeSqliteDriver implements Driver {
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const context = holder.getStore();
-    if (context?.holds) {
-      throw new Error(
-        "Cannot use the store outside the transaction that holds it: inside store.write() use its tx, inside database.transaction() its tx",
-      );
-    }
     const previous = this.#tail;
     let release!: () => void;
     this.#tail = new Promise((resolve) => release = resolve);
     await previous;
     this.#release = release;
-    if (context) context.holds = true;
     return this.#connection;
   }
 
@@ -104,8 +75,6 @@ class NodeSqliteDriver implements Driver {
   }
 
   async releaseConnection(): Promise<void> {
-    const context = holder.getStore();
-    if (context) context.holds = false;
     const release = this.#release;
     this.#release = undefined;
     release?.();

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { DatabaseSync } from "node:sqlite";
 import { type Outbox, PendingEvents } from "../delivery/outbox.ts";
 import { type CompiledQuery, type Generated, Kysely, sql, type Transaction } from "kysely";
@@ -26,7 +27,7 @@ import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
 import { type AnyKysely, type Begin, databaseOver, savepointsOf } from "./_extension_database.ts";
 import { postgresJsDialect, storeErrorOf } from "./_postgres_driver.ts";
 import { nulPath } from "./_sql_text.ts";
-import { holding, nodeSqliteDialect } from "./_sqlite_driver.ts";
+import { nodeSqliteDialect } from "./_sqlite_driver.ts";
 import {
   COLUMN_TYPES,
   type ColumnTypes,
@@ -177,22 +178,42 @@ export const DIALECT_RULES: Readonly<Record<SqlDialect, DialectRules>> = {
 
 // --- opening ------------------------------------------------------------
 
-/** Options of {@linkcode openSqliteStore}. */
-export interface SqliteStoreOptions {
-  /** How long a write waits for another process's lock, in milliseconds; default 5 000. */
-  busyTimeoutMs?: number;
+/** Time limits of both stores. */
+export interface StoreTimeLimits {
   /** Time limit of one extension migration step, in milliseconds; default 60 000. */
   migrationTimeoutMs?: number;
+  /**
+   * Time limit of one `context.database.transaction()` of an extension, in
+   * milliseconds, after which it is rolled back; default 30 000.
+   */
+  extensionTransactionTimeoutMs?: number;
+}
+
+/** Options of {@linkcode openSqliteStore}. */
+export interface SqliteStoreOptions extends StoreTimeLimits {
+  /** How long a write waits for another process's lock, in milliseconds; default 5 000. */
+  busyTimeoutMs?: number;
 }
 
 /** Options of {@linkcode openPostgresStore}. */
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends StoreTimeLimits {
   /** Most connections the store opens (lazily); default 10, or `?max=` in the URL. */
   max?: number;
   /** Seconds to wait for a connection before failing; default 5. */
   connectTimeout?: number;
-  /** Time limit of one extension migration step, in milliseconds; default 60 000. */
-  migrationTimeoutMs?: number;
+}
+
+/** The time limits a store runs with. */
+interface StoreLimits {
+  migrationMs: number;
+  extensionTransactionMs: number;
+}
+
+function limitsOf(options: StoreTimeLimits): StoreLimits {
+  return {
+    migrationMs: options.migrationTimeoutMs ?? 60_000,
+    extensionTransactionMs: options.extensionTransactionTimeoutMs ?? 30_000,
+  };
 }
 
 /**
@@ -237,7 +258,7 @@ export async function openSqliteStore(
     "sqlite",
     new Kysely<CoreDatabase>({ dialect: nodeSqliteDialect(db) }),
     path,
-    options.migrationTimeoutMs ?? 60_000,
+    limitsOf(options),
   );
 }
 
@@ -323,7 +344,7 @@ export async function openPostgresStore(
     "postgres",
     new Kysely<CoreDatabase>({ dialect: postgresJsDialect(pool, shown) }),
     shown,
-    options.migrationTimeoutMs ?? 60_000,
+    limitsOf(options),
   );
 }
 
@@ -350,15 +371,20 @@ export class SqlStore implements Store {
    * @param dialect Which dialect the instance speaks.
    * @param db The instance; `close()` destroys it.
    * @param path The file or URL, for messages.
-   * @param migrationTimeoutMs Time limit of one extension migration step.
+   * @param limits Time limits of a migration step and of an extension's transaction.
    */
-  constructor(dialect: SqlDialect, db: Db, path: string, migrationTimeoutMs: number) {
+  constructor(dialect: SqlDialect, db: Db, path: string, limits: StoreLimits) {
     this.dialect = dialect;
     this.#db = db;
     this.#rules = DIALECT_RULES[dialect];
     this.path = path;
-    this.#migrationTimeoutMs = migrationTimeoutMs;
-    this.database = databaseOver(dialect, () => this.#live(), this.#begin);
+    this.#migrationTimeoutMs = limits.migrationMs;
+    this.database = databaseOver(
+      dialect,
+      () => this.#live(),
+      this.#begin,
+      limits.extensionTransactionMs,
+    );
   }
 
   // --- schema -------------------------------------------------------------
@@ -573,12 +599,25 @@ export class SqlStore implements Store {
 
   // --- internals ----------------------------------------------------------
 
-  /** Opens a transaction (its own connection, or the SQLite connection's turn) and runs `fn`. */
+  /**
+   * Opens a transaction (its own connection, or the SQLite connection's
+   * turn) and runs `fn` on it, in an async context that marks it: a plain
+   * call of the store from inside (which on SQLite would wait for itself
+   * forever) fails at once, on both dialects alike.
+   */
   #begin: Begin = async (fn) => {
     const db = this.#live();
-    return await holding(async () => {
+    const context = { inside: false };
+    return await transactions.run(context, async () => {
       try {
-        return await db.transaction().execute((trx) => fn(trx));
+        return await db.transaction().execute(async (trx) => {
+          context.inside = true;
+          try {
+            return await fn(trx);
+          } finally {
+            context.inside = false;
+          }
+        });
       } catch (error) {
         throw constraintError(storeErrorOf(error, this.path));
       }
@@ -587,9 +626,17 @@ export class SqlStore implements Store {
 
   #live(): Db {
     if (this.#closed) throw new Error(`Cannot use the store "${this.path}": it is closed`);
+    if (transactions.getStore()?.inside) {
+      throw new Error(
+        `Cannot use the store "${this.path}" outside the transaction that is open here: inside store.write() use its tx, inside database.transaction() its tx`,
+      );
+    }
     return this.#db;
   }
 }
+
+/** Marks the async context of a transaction of the store (see `#begin`). */
+const transactions = new AsyncLocalStorage<{ inside: boolean }>();
 
 // --- reads and writes, once for both dialects ---------------------------
 
