@@ -945,12 +945,9 @@ function modulePatterns(source: string): string[] {
     // resolved URL from here, and the path's tail.
     return [pathToFileURL(resolvePath(source)).href, source.replace(/^(\.\.?\/)+/, "/")];
   }
-  try {
-    const resolved = import.meta.resolve(source);
-    return resolved === source ? [] : modulePatterns(resolved);
-  } catch {
-    return [];
-  }
+  // A bare import-map key: only the host's import map knows its URL, which
+  // the loader passes as the entry's `url` when it has it.
+  return [];
 }
 
 export type { DispatchResult, ExtensionHealth, HandlerFailure };
