@@ -74,8 +74,11 @@ export class GraphUnavailable extends Error {
   }
 }
 
-const LIBRARY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const LIBRARY_IS_LOCAL = new URL("../../", import.meta.url).protocol === "file:";
+// The library's own folder, when it runs from files (a clone, or the cache of
+// a local path); from JSR its modules are remote URLs, never host files.
+const LIBRARY_URL = new URL("../../", import.meta.url);
+const LIBRARY_IS_LOCAL = LIBRARY_URL.protocol === "file:";
+const LIBRARY_ROOT = LIBRARY_IS_LOCAL ? fileURLToPath(LIBRARY_URL) : "";
 
 /** `deno info --json` of one module, with the host's directory and config. */
 export async function resolveGraph(specifier: string, options: GraphOptions): Promise<Info> {

@@ -7,6 +7,7 @@
  * @module
  */
 import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ExtensionPermissions } from "../extension.ts";
 
 /** The four kinds of permission an operator can grant, in the order messages list them. */
@@ -179,7 +180,7 @@ function hostOf(entry: string): string {
 }
 
 function absolutePath(path: string, options: PermissionPathOptions): string {
-  if (path.startsWith("file:")) return decodeURIComponent(new URL(path).pathname);
+  if (path.startsWith("file:")) return fileURLToPath(path);
   return isAbsolute(path) ? resolve(path) : resolve(options.baseDir ?? Deno.cwd(), path);
 }
 
