@@ -11,6 +11,8 @@ import { freezeDeep } from "./_freeze.ts";
 import { HANDLER, nextDispatch, RUNNING, STUCK, STUCK_MS, watchSlots } from "./_blocking_clock.ts";
 import type { ExtensionScope } from "./attribution.ts";
 import {
+  CONCURRENT_NOTIFICATIONS,
+  dispatchConcurrently,
   type DispatchListener,
   type DispatchResult,
   dispatchWatched,
@@ -77,6 +79,14 @@ export interface ManagerOptions {
    * rejection made by the runtime (a failed `fetch`) does not carry.
    */
   attribution?: boolean;
+}
+
+/** How {@linkcode ExtensionManager.recordFault} counts a fault the host reports. */
+export interface FaultReport {
+  /** The count it goes to: `"failures"` (default) or `"timeouts"`. */
+  kind?: "failures" | "timeouts";
+  /** Whether the reporter logged it already: then it is not logged again. */
+  logged?: boolean;
 }
 
 /** The outcome of `map()` for one extension. */
@@ -200,7 +210,8 @@ export class ExtensionManager implements Iterable<Extension> {
     for (const hook of HOOK_NAMES) {
       const handlers = this.#entries.flatMap((entry) => this.#handlerOf(entry, hook));
       this.#handlers.set(hook, handlers);
-      this.#lists.set(hook, { handlers, dispatched: 0, suspended: [] });
+      const concurrent = handlers.some((handler) => handler.concurrent);
+      this.#lists.set(hook, { handlers, dispatched: 0, suspended: [], concurrent });
     }
     this.#listener = {
       failed: (handler, failure) => this.#monitors.get(handler.extension)!.failed(failure),
@@ -250,6 +261,7 @@ export class ExtensionManager implements Iterable<Extension> {
         handlers: all.filter((handler) => !suspended.includes(handler)),
         dispatched: 0,
         suspended,
+        concurrent: old.concurrent,
       });
     }
   }
@@ -276,8 +288,8 @@ export class ExtensionManager implements Iterable<Extension> {
     const fn = (entry.extension as unknown as Record<string, unknown>)[hook];
     if (typeof fn !== "function") return [];
     const handler = fn as Handler["fn"];
-    const traced = this.#tracer !== undefined &&
-      (NOTIFICATION_HOOKS as readonly string[]).includes(hook);
+    const notification = (NOTIFICATION_HOOKS as readonly string[]).includes(hook);
+    const traced = this.#tracer !== undefined && notification;
     return [{
       extension: entry.extension.name,
       source: entry.source,
@@ -286,6 +298,9 @@ export class ExtensionManager implements Iterable<Extension> {
         ? traceHandler(this.#tracer!, hook, entry.extension, handler, this.#watchdog.limitMs)
         : handler,
       scope: this.#monitors.get(entry.extension.name)!.scope,
+      concurrent: notification &&
+        (entry.extension as { [CONCURRENT_NOTIFICATIONS]?: unknown })[CONCURRENT_NOTIFICATIONS] ===
+          true,
     }];
   }
 
@@ -406,11 +421,17 @@ export class ExtensionManager implements Iterable<Extension> {
     for (const arg of args) freezeDeep(arg);
     const list = this.#lists.get(hook)!;
     list.dispatched++;
-    if (list.suspended.length === 0) {
+    if (list.suspended.length === 0 && !list.concurrent) {
       return dispatchWatched(hook, list.handlers, args, this.#watchdog, this.#listener, 0);
     }
-    const { handlers, skipped } = this.#admitted(hook, list);
-    return dispatchWatched(hook, handlers, args, this.#watchdog, this.#listener, skipped);
+    const { handlers, skipped } = list.suspended.length === 0
+      ? { handlers: list.handlers, skipped: 0 }
+      : this.#admitted(hook, list);
+    // Handlers that declare CONCURRENT_NOTIFICATIONS start first, all at once.
+    const dispatch = list.concurrent && handlers.some((handler) => handler.concurrent)
+      ? dispatchConcurrently
+      : dispatchWatched;
+    return dispatch(hook, handlers, args, this.#watchdog, this.#listener, skipped);
   }
 
   /**
@@ -697,18 +718,26 @@ export class ExtensionManager implements Iterable<Extension> {
   /**
    * Records a failure of an extension that the host saw (for example the
    * sandbox supervisor, a Worker that crashed): logged and counted in its
-   * health, and against its circuit breaker.
+   * health, and against its circuit breaker. The sandbox launcher's
+   * `onFault` passes its report as is: `onFault: (name, error, report) =>
+   * manager.recordFault(name, error, report)`.
    *
    * @param name The extension name.
    * @param error What went wrong.
+   * @param report How to count it: `kind` (`"failures"`, the default, or
+   *   `"timeouts"`), and `logged: true` when the reporter logged it already
+   *   (it is then counted without a second line; changes of state are still logged).
    * @throws {RangeError} When none of that name is loaded.
    */
-  recordFault(name: string, error: unknown): void {
+  recordFault(name: string, error: unknown, report: FaultReport = {}): void {
     this.get(name);
+    const timeout = report.kind === "timeouts";
     this.#monitors.get(name)!.fault(
-      "failures",
-      "failed (reported by the host)",
+      timeout ? "timeouts" : "failures",
+      timeout ? "timed out (reported by the host)" : "failed (reported by the host)",
       describeError(error),
+      false,
+      report.logged === true,
     );
   }
 
@@ -872,6 +901,8 @@ interface HandlerList {
   dispatched: number;
   /** The handlers left out because their extension is suspended. */
   readonly suspended: Handler[];
+  /** Whether a handler of the hook declares `CONCURRENT_NOTIFICATIONS`. */
+  readonly concurrent: boolean;
 }
 
 function callThunk<T>(call: () => T): T {
