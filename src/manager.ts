@@ -389,8 +389,11 @@ export class ExtensionManager implements Iterable<Extension> {
 
   /**
    * Delivers a notification to every loaded extension that handles it, in
-   * order. A handler's error, rejection or timeout is logged and returned in
-   * the result; the others still run and the caller's operation stands.
+   * order; the handlers of extensions that declare
+   * `CONCURRENT_NOTIFICATIONS` (sandboxed ones) are started first, all at
+   * once, and awaited after the others. A handler's error, rejection or
+   * timeout is logged and returned in the result; the others still run and
+   * the caller's operation stands.
    * The arguments are frozen first: handlers cannot change them.
    *
    * @param hook The notification hook.
