@@ -139,6 +139,7 @@ export {
 } from "./src/loader.ts";
 export {
   ExtensionManager,
+  type FaultReport,
   type LifecycleFailure,
   type ManagedExtension,
   type ManagerOptions,
@@ -146,6 +147,7 @@ export {
   type PipelineKind,
 } from "./src/manager.ts";
 export {
+  CONCURRENT_NOTIFICATIONS,
   dispatchNotification,
   type DispatchResult,
   dispatchVeto,
@@ -177,9 +179,9 @@ export {
   createSandboxLauncher,
   DEFAULT_MAX_RESTARTS,
   DEFAULT_START_TIMEOUT_MS,
+  type SandboxFaultReport,
   type SandboxLauncherOptions,
   type SandboxRequest,
-  sandboxSettled,
   type SandboxState,
   type SandboxStatus,
   sandboxStatus,

@@ -7,10 +7,9 @@
  *
  * In process, the manager calls the handler directly. Sandboxed,
  * `manager.notify()` posts a structured-clone message to every sandboxed
- * extension at once and returns; the case then waits until each Worker has
- * answered (`sandboxSettled()`), so it measures the whole round trip, as the
- * raw baseline does (`postMessage(node)` to plain Workers, each answering
- * with the id). All run as in production: the default handler time limit,
+ * extension at once and awaits each Worker's answer, so it measures the
+ * whole round trip, as the raw baseline does (`postMessage(node)` to plain
+ * Workers, each answering with the id). All run as in production: the default handler time limit,
  * failure isolation, a fresh payload per event, frozen before dispatch.
  * Each contender is checked to reach every extension before it is measured.
  *
@@ -24,14 +23,9 @@
  * @module
  */
 import { DEFAULT_HANDLER_TIMEOUT_MS, type ExtensionManager, loadExtensions } from "../mod.ts";
-import { createSandboxLauncher, sandboxSettled } from "../src/sandbox/launcher.ts";
+import { createSandboxLauncher } from "../src/sandbox/launcher.ts";
 import { makeNode, SILENT_LOGGER } from "./_fixtures.ts";
 import type { Node } from "../mod.ts";
-
-/** Waits until every sandboxed extension of `manager` has answered what it was sent. */
-function settled(manager: ExtensionManager): Promise<unknown> {
-  return Promise.all(manager.names.map((name) => sandboxSettled(manager.get(name)!)));
-}
 
 /** Writes `count` no-op extension modules (plain `.js`) that count their events. */
 function writeModules(count: number): { dir: string; files: string[] } {
@@ -127,11 +121,10 @@ function rawWorkers(count: number): (node: Node) => Promise<void> {
     });
 }
 
-/** Sends one event to every sandboxed extension and waits until each Worker has answered it. */
+/** Sends one event to every sandboxed extension: notify() settles once each Worker answered it. */
 async function notifySandboxed(manager: ExtensionManager, count: number): Promise<void> {
   const result = await manager.notify("onNodeCreate", makeNode());
   if (result.handled !== count) throw new Error(`handled ${result.handled}`);
-  await settled(manager);
 }
 
 const sandboxedBy = new Map<number, ExtensionManager>();
@@ -155,7 +148,7 @@ for (const count of [1, 10]) {
     },
   });
   Deno.bench({
-    name: "nailgun: await manager.notify(), sandboxed, until each Worker answered",
+    name: "nailgun: await manager.notify(), sandboxed (each Worker answered)",
     group,
     // An async function: Deno.bench awaits only those.
     async fn() {
@@ -187,31 +180,6 @@ for (const count of [1, 10]) {
       // An async function: Deno.bench awaits only those.
       async fn() {
         await notifySandboxed(sandboxed, count);
-      },
-    });
-  }
-}
-
-// What manager.notify() costs its caller (a REST request, say): it returns
-// once the event is posted to every sandboxed extension. Only that part is
-// timed; each iteration then waits for the answers, so that no backlog builds.
-{
-  const group = "sandbox: what await manager.notify() costs the caller, 10 sandboxed vs 1";
-  for (const count of [1, 10]) {
-    const sandboxed = sandboxedBy.get(count)!;
-    Deno.bench({
-      name: `nailgun: notify() to ${count} sandboxed extension${
-        count > 1 ? "s" : ""
-      }, until it returns`,
-      group,
-      baseline: count === 1,
-      async fn(b) {
-        const node = makeNode();
-        b.start();
-        const result = await sandboxed.notify("onNodeCreate", node);
-        b.end();
-        if (result.handled !== count) throw new Error(`handled ${result.handled}`);
-        await settled(sandboxed);
       },
     });
   }

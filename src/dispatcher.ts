@@ -32,7 +32,60 @@ export interface Handler {
    * around each call; without one, the call is a plain call.
    */
   readonly scope?: { call<A, B, R>(fn: (a: A, b: B) => R, a: A, b: B): R };
+  /**
+   * Whether its extension declares {@linkcode CONCURRENT_NOTIFICATIONS}: the
+   * manager then starts it with the other such handlers, before the ordered ones.
+   */
+  readonly concurrent?: boolean;
 }
+
+/**
+ * The property by which an extension declares that its notification
+ * handlers may run concurrently with the other extensions' handlers (the
+ * sandbox's stand-in for an extension in a Worker sets it to `true`). For
+ * each event, the manager starts every such handler at once (each in its
+ * extension's async context, under the time limit, which runs from that
+ * start), then runs the other handlers one after another in order, then
+ * awaits the concurrent ones: their failures and time-outs are in the same
+ * `DispatchResult`, and count in health, as any handler's. An extension
+ * that declares it keeps its own events in order itself if it needs them
+ * in order (the sandbox does: a Worker runs its notifications one at a time).
+ * A registered symbol, so that two copies of this library agree on it.
+ *
+ * @example An extension that may be notified concurrently
+ * ```ts
+ * import { CONCURRENT_NOTIFICATIONS, ExtensionManager, type Node } from "@nailgun/extensions";
+ * import assert from "node:assert/strict";
+ * const relay = {
+ *   name: "relay",
+ *   version: "1.0.0",
+ *   description: "Forwards node names, concurrently with the other extensions.",
+ *   [CONCURRENT_NOTIFICATIONS]: true,
+ *   async onNodeCreate(node: Node) {
+ *     await new Promise((resolve) => setTimeout(resolve, 100, node.name));
+ *   },
+ * };
+ * const order = {
+ *   name: "order",
+ *   version: "1.0.0",
+ *   description: "Takes its time too.",
+ *   async onNodeCreate() {
+ *     await new Promise((resolve) => setTimeout(resolve, 100));
+ *   },
+ * };
+ * const manager = new ExtensionManager([
+ *   { source: "inline", extension: order },
+ *   { source: "inline", extension: relay },
+ * ]);
+ * const started = Date.now();
+ * const result = await manager.notify("onNodeCreate", { id: 1 } as unknown as Node);
+ * assert.equal(result.handled, 2);
+ * assert.ok(Date.now() - started < 180, "the relay ran beside the other handler");
+ * ```
+ */
+export const CONCURRENT_NOTIFICATIONS: unique symbol = Symbol.for(
+  "@nailgun/extensions.concurrentNotifications",
+);
 
 /** How a handler failed. */
 export type FailureKind = "threw" | "rejected" | "timeout";
@@ -338,6 +391,146 @@ class AsyncDispatch implements Watched {
     };
     this.listener?.done(handlers, result, this.#blocked);
     this.#resolve(result);
+  }
+}
+
+/**
+ * A dispatch in which some handlers declare {@linkcode CONCURRENT_NOTIFICATIONS}:
+ * those are started first, all at once (each in its async context), the
+ * others then run in order as {@linkcode dispatchWatched} runs them, and the
+ * concurrent ones are awaited last, under one time limit that runs from
+ * their start. The result counts and lists every handler's outcome, in
+ * dispatch order; the listener hears of the end once.
+ *
+ * @param hook The hook name.
+ * @param handlers The handlers, in dispatch order.
+ * @param args The arguments, already frozen.
+ * @param watchdog Enforces the time limits.
+ * @param listener Hears of failures, blocking handlers and the end.
+ * @param skipped How many suspended extensions were left out.
+ * @returns A promise of the result.
+ */
+export async function dispatchConcurrently(
+  hook: string,
+  handlers: readonly Handler[],
+  args: readonly unknown[],
+  watchdog: Watchdog,
+  listener: DispatchListener | undefined,
+  skipped: number,
+): Promise<DispatchResult> {
+  const concurrent = new ConcurrentHandlers(hook, watchdog, listener);
+  const ordered: Handler[] = [];
+  const slots = watchSlots;
+  const sequence = nextDispatch();
+  const outer = slots[RUNNING]!;
+  const outerHandler = slots[HANDLER]!;
+  slots[RUNNING] = sequence;
+  for (let index = 0; index < handlers.length; index++) {
+    const handler = handlers[index]!;
+    if (handler.concurrent !== true) {
+      ordered.push(handler);
+      continue;
+    }
+    slots[HANDLER] = index;
+    try {
+      concurrent.started(handler, call(handler, args));
+    } catch (error) {
+      concurrent.failed(handler, "threw", error);
+    }
+  }
+  slots[RUNNING] = outer;
+  slots[HANDLER] = outerHandler;
+  let blocked = slots[STUCK] === sequence
+    ? stuck(handlers, hook, watchdog.limitMs, listener)
+    : undefined;
+  let inOrder: DispatchResult | undefined;
+  if (ordered.length > 0) {
+    const inner: DispatchListener = {
+      failed: (handler, failed) => listener?.failed(handler, failed),
+      blocked: (handler, hook, ms) => listener?.blocked(handler, hook, ms),
+      done: (_handlers, _result, more) => {
+        if (more) blocked = [...(blocked ?? []), ...more];
+      },
+    };
+    inOrder = await dispatchWatched(hook, ordered, args, watchdog, inner, 0);
+  }
+  const failures = await concurrent.settled();
+  if (inOrder) failures.push(...inOrder.failures);
+  if (failures.length > 1) {
+    const position = (failed: HandlerFailure) =>
+      handlers.findIndex((handler) => handler.extension === failed.extension);
+    failures.sort((a, b) => position(a) - position(b));
+  }
+  const result: DispatchResult = {
+    hook,
+    handled: handlers.length - failures.length,
+    failures: failures.length > 0 ? failures : NO_FAILURES,
+    skipped,
+  };
+  listener?.done(handlers, result, blocked);
+  return result;
+}
+
+/**
+ * The handlers of one dispatch that run concurrently: watched as one, since
+ * they all start at the same tick; at the time limit, those still pending
+ * fail as timed out, and what they do later is ignored.
+ */
+class ConcurrentHandlers implements Watched {
+  startTick: number;
+  watchSlot = -1;
+  readonly #failures: HandlerFailure[] = [];
+  readonly #pending = new Set<Handler>();
+  #done: (() => void) | undefined;
+
+  constructor(
+    readonly hook: string,
+    readonly watchdog: Watchdog,
+    readonly listener: DispatchListener | undefined,
+  ) {
+    this.startTick = watchdog.now;
+  }
+
+  /** A handler was called: what it returned. */
+  started(handler: Handler, returned: unknown): void {
+    if (!isThenable(returned)) return;
+    this.#pending.add(handler);
+    if (this.#pending.size === 1) this.watchdog.track(this);
+    Promise.resolve(returned).then(
+      () => this.#end(handler),
+      (error) => {
+        // A handler that times itself (the sandbox's) rejects with the time limit's error.
+        const kind = isTimeLimitError(error) ? "timeout" : "rejected";
+        if (this.#pending.has(handler)) this.failed(handler, kind, error);
+        this.#end(handler);
+      },
+    );
+  }
+
+  failed(handler: Handler, kind: FailureKind, error: unknown): void {
+    const failed = failure(handler, this.hook, kind, error);
+    this.#failures.push(failed);
+    this.listener?.failed(handler, failed);
+  }
+
+  /** Settles once every handler ended or timed out: their failures. */
+  settled(): Promise<HandlerFailure[]> {
+    if (this.#pending.size === 0) return Promise.resolve(this.#failures);
+    return new Promise((resolve) => this.#done = () => resolve(this.#failures));
+  }
+
+  /** Called by the watchdog: every handler still pending timed out. */
+  expire(): void {
+    for (const handler of [...this.#pending]) {
+      this.failed(handler, "timeout", timeLimitError(this.watchdog.limitMs));
+      this.#end(handler);
+    }
+  }
+
+  #end(handler: Handler): void {
+    if (!this.#pending.delete(handler) || this.#pending.size > 0) return;
+    this.watchdog.untrack(this);
+    this.#done?.();
   }
 }
 

@@ -227,18 +227,20 @@ export class ExtensionMonitor {
    * @param what What happened, e.g. `failed in onNodeCreate (threw)`.
    * @param message The cause, as one line.
    * @param endsCall Whether it is the end of a call (counted in `calls`).
+   * @param logged Whether it was logged already (its line is then left out).
    */
   fault(
     counter: "failures" | "timeouts" | "unhandled",
     what: string,
     message: string,
     endsCall = false,
+    logged = false,
   ): void {
     if (endsCall) this.#calls++;
     if (counter === "failures") this.#failures++;
     else if (counter === "timeouts") this.#timeouts++;
     else this.#unhandled++;
-    this.#record(`extension "${this.name}" ${what}: ${message}`, message);
+    this.#record(logged ? undefined : `extension "${this.name}" ${what}: ${message}`, message);
   }
 
   /**
@@ -267,14 +269,14 @@ export class ExtensionMonitor {
   }
 
   /** Counts a fault against the breaker and logs it in one line; a change of state in a second. */
-  #record(line: string, lastError: string): void {
+  #record(line: string | undefined, lastError: string): void {
     this.#lastError = lastError;
     this.#lastFaultAt = this.#now();
     const before = this.#breaker.state;
     const opened = this.#breaker.fault() === "open";
     const wasDirty = this.#dirty;
     this.#dirty = true;
-    this.#logger.error(line);
+    if (line !== undefined) this.#logger.error(line);
     const state = this.#state();
     if (opened) {
       const again = before === "probing" ? " again (its probe failed)" : "";

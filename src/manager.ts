@@ -11,6 +11,8 @@ import { freezeDeep } from "./_freeze.ts";
 import { HANDLER, nextDispatch, RUNNING, STUCK, STUCK_MS, watchSlots } from "./_blocking_clock.ts";
 import type { ExtensionScope } from "./attribution.ts";
 import {
+  CONCURRENT_NOTIFICATIONS,
+  dispatchConcurrently,
   type DispatchListener,
   type DispatchResult,
   dispatchWatched,
@@ -78,6 +80,14 @@ export interface ManagerOptions {
    * rejection made by the runtime (a failed `fetch`) does not carry.
    */
   attribution?: boolean;
+}
+
+/** How {@linkcode ExtensionManager.recordFault} counts a fault the host reports. */
+export interface FaultReport {
+  /** The count it goes to: `"failures"` (default) or `"timeouts"`. */
+  kind?: "failures" | "timeouts";
+  /** Whether the reporter logged it already: then it is not logged again. */
+  logged?: boolean;
 }
 
 /** The outcome of `map()` for one extension. */
@@ -203,7 +213,8 @@ export class ExtensionManager implements Iterable<Extension> {
       const receivers = isNotification(hook) ? this.#entries.filter(isInline) : this.#entries;
       const handlers = receivers.flatMap((entry) => this.#handlerOf(entry, hook));
       this.#handlers.set(hook, handlers);
-      this.#lists.set(hook, { handlers, dispatched: 0, suspended: [] });
+      const concurrent = handlers.some((handler) => handler.concurrent);
+      this.#lists.set(hook, { handlers, dispatched: 0, suspended: [], concurrent });
     }
     this.#listener = {
       failed: (handler, failure) => this.#monitors.get(handler.extension)!.failed(failure),
@@ -253,6 +264,7 @@ export class ExtensionManager implements Iterable<Extension> {
         handlers: all.filter((handler) => !suspended.includes(handler)),
         dispatched: 0,
         suspended,
+        concurrent: old.concurrent,
       });
     }
   }
@@ -279,8 +291,8 @@ export class ExtensionManager implements Iterable<Extension> {
     const fn = (entry.extension as unknown as Record<string, unknown>)[hook];
     if (typeof fn !== "function") return [];
     const handler = fn as Handler["fn"];
-    const traced = this.#tracer !== undefined &&
-      (NOTIFICATION_HOOKS as readonly string[]).includes(hook);
+    const notification = (NOTIFICATION_HOOKS as readonly string[]).includes(hook);
+    const traced = this.#tracer !== undefined && notification;
     return [{
       extension: entry.extension.name,
       source: entry.source,
@@ -289,6 +301,9 @@ export class ExtensionManager implements Iterable<Extension> {
         ? traceHandler(this.#tracer!, hook, entry.extension, handler, this.#watchdog.limitMs)
         : handler,
       scope: this.#monitors.get(entry.extension.name)!.scope,
+      concurrent: notification &&
+        (entry.extension as { [CONCURRENT_NOTIFICATIONS]?: unknown })[CONCURRENT_NOTIFICATIONS] ===
+          true,
     }];
   }
 
@@ -377,8 +392,11 @@ export class ExtensionManager implements Iterable<Extension> {
 
   /**
    * Delivers a notification to every loaded extension that handles it, in
-   * order. A handler's error, rejection or timeout is logged and returned in
-   * the result; the others still run and the caller's operation stands.
+   * order; the handlers of extensions that declare
+   * `CONCURRENT_NOTIFICATIONS` (sandboxed ones) are started first, all at
+   * once, and awaited after the others. A handler's error, rejection or
+   * timeout is logged and returned in the result; the others still run and
+   * the caller's operation stands.
    * The arguments are frozen first: handlers cannot change them. Each
    * handler receives an `EventMeta` last. Extensions with `delivery:
    * "durable"` are not called here: the host delivers their notifications
@@ -412,25 +430,18 @@ export class ExtensionManager implements Iterable<Extension> {
     for (const arg of args) freezeDeep(arg);
     const list = this.#lists.get(hook)!;
     list.dispatched++;
-    if (list.suspended.length === 0) {
-      return dispatchWatched(
-        hook,
-        list.handlers,
-        [...args, inlineMeta(hook)],
-        this.#watchdog,
-        this.#listener,
-        0,
-      );
+    const withMeta = [...args, inlineMeta(hook)];
+    if (list.suspended.length === 0 && !list.concurrent) {
+      return dispatchWatched(hook, list.handlers, withMeta, this.#watchdog, this.#listener, 0);
     }
-    const { handlers, skipped } = this.#admitted(hook, list);
-    return dispatchWatched(
-      hook,
-      handlers,
-      [...args, inlineMeta(hook)],
-      this.#watchdog,
-      this.#listener,
-      skipped,
-    );
+    const { handlers, skipped } = list.suspended.length === 0
+      ? { handlers: list.handlers, skipped: 0 }
+      : this.#admitted(hook, list);
+    // Handlers that declare CONCURRENT_NOTIFICATIONS start first, all at once.
+    const dispatch = list.concurrent && handlers.some((handler) => handler.concurrent)
+      ? dispatchConcurrently
+      : dispatchWatched;
+    return dispatch(hook, handlers, withMeta, this.#watchdog, this.#listener, skipped);
   }
 
   /**
@@ -717,18 +728,26 @@ export class ExtensionManager implements Iterable<Extension> {
   /**
    * Records a failure of an extension that the host saw (for example the
    * sandbox supervisor, a Worker that crashed): logged and counted in its
-   * health, and against its circuit breaker.
+   * health, and against its circuit breaker. The sandbox launcher's
+   * `onFault` passes its report as is: `onFault: (name, error, report) =>
+   * manager.recordFault(name, error, report)`.
    *
    * @param name The extension name.
    * @param error What went wrong.
+   * @param report How to count it: `kind` (`"failures"`, the default, or
+   *   `"timeouts"`), and `logged: true` when the reporter logged it already
+   *   (it is then counted without a second line; changes of state are still logged).
    * @throws {RangeError} When none of that name is loaded.
    */
-  recordFault(name: string, error: unknown): void {
+  recordFault(name: string, error: unknown, report: FaultReport = {}): void {
     this.get(name);
+    const timeout = report.kind === "timeouts";
     this.#monitors.get(name)!.fault(
-      "failures",
-      "failed (reported by the host)",
+      timeout ? "timeouts" : "failures",
+      timeout ? "timed out (reported by the host)" : "failed (reported by the host)",
       describeError(error),
+      false,
+      report.logged === true,
     );
   }
 
@@ -892,6 +911,8 @@ interface HandlerList {
   dispatched: number;
   /** The handlers left out because their extension is suspended. */
   readonly suspended: Handler[];
+  /** Whether a handler of the hook declares `CONCURRENT_NOTIFICATIONS`. */
+  readonly concurrent: boolean;
 }
 
 const NOTIFICATIONS: ReadonlySet<HookName> = new Set(NOTIFICATION_HOOKS);

@@ -2,6 +2,7 @@ import { makeCluster, makeNode } from "../tests/_payloads.ts";
 import assert from "node:assert/strict";
 import { ExtensionError, ExtensionVetoError } from "./errors.ts";
 import type { Extension } from "./extension.ts";
+import { CONCURRENT_NOTIFICATIONS } from "./dispatcher.ts";
 import { ExtensionManager } from "./manager.ts";
 import type { Cluster, Node } from "./payloads.ts";
 
@@ -600,4 +601,87 @@ Deno.test("ExtensionManager.recordFault() logs and counts a failure the host saw
   assert.equal(manager.health("worker").failures, 1);
   assert.equal(manager.health("worker").state, "degraded");
   assert.match(lines[0]!, /^extension "worker" failed \(reported by the host\): Worker crashed/);
+});
+
+Deno.test("ExtensionManager.recordFault() counts a timeout the host reports as a timeout, and logs a fault already logged only once", () => {
+  const lines: string[] = [];
+  const manager = new ExtensionManager([{ source: "./w.ts", extension: ext("worker") }], {
+    logger: recordingLogger(lines),
+    breaker: { failures: 2 },
+  });
+  manager.recordFault("worker", new Error("did not answer"), { kind: "timeouts", logged: true });
+  assert.deepEqual(lines.filter((line) => line.includes("did not answer")), [], "logged already");
+  manager.recordFault("worker", new Error("stuck"), { kind: "timeouts" });
+  const health = manager.health("worker");
+  assert.deepEqual([health.timeouts, health.failures, health.state], [2, 0, "suspended"]);
+  assert.deepEqual(lines.filter((line) => line.includes("reported by the host")), [
+    'extension "worker" timed out (reported by the host): stuck',
+  ]);
+  assert.match(lines.at(-1)!, /"worker" is suspended/);
+});
+
+Deno.test("ExtensionManager.dispatch() starts the handlers of extensions that declare CONCURRENT_NOTIFICATIONS at once, runs the others in order, and merges every outcome", async () => {
+  const events: string[] = [];
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const concurrent = (name: string, handler: (node: Node) => unknown) =>
+    ext(name, { [CONCURRENT_NOTIFICATIONS]: true, onNodeCreate: handler });
+  const manager = manage([
+    ext("first", {
+      async onNodeCreate() {
+        events.push("first start");
+        await wait(50);
+        events.push("first end");
+      },
+    }),
+    concurrent("slow_a", async () => {
+      events.push("slow_a start");
+      await wait(150);
+    }),
+    concurrent("thrower", () => {
+      throw new TypeError("at once");
+    }),
+    concurrent("hanger", () => new Promise(() => {})),
+    concurrent("slow_b", async () => {
+      events.push("slow_b start");
+      await wait(150);
+      throw new RangeError("late");
+    }),
+    ext("last", {
+      onNodeCreate() {
+        events.push("last");
+      },
+    }),
+  ], 300);
+  const started = performance.now();
+  const dispatched = manager.dispatch("onNodeCreate", makeNode(1));
+  assert.ok(dispatched instanceof Promise);
+  assert.deepEqual(events, ["slow_a start", "slow_b start", "first start"]);
+  const result = await within(dispatched, 1_000, "the dispatch");
+  const took = performance.now() - started;
+  assert.ok(took >= 300 && took < 600, `the dispatch took ${took} ms (one time limit)`);
+  assert.deepEqual(events, ["slow_a start", "slow_b start", "first start", "first end", "last"]);
+  assert.equal(result.handled, 3);
+  assert.deepEqual(
+    result.failures.map(({ extension, kind, message }) => ({ extension, kind, message })),
+    [
+      { extension: "thrower", kind: "threw", message: "TypeError: at once" },
+      { extension: "hanger", kind: "timeout", message: "did not settle within 300 ms" },
+      { extension: "slow_b", kind: "rejected", message: "RangeError: late" },
+    ],
+    "in dispatch order",
+  );
+  assert.deepEqual(
+    ["slow_a", "thrower", "hanger", "slow_b"].map((name) => {
+      const { calls, failures, timeouts } = manager.health(name);
+      return [calls, failures, timeouts];
+    }),
+    [[1, 0, 0], [1, 1, 0], [1, 0, 1], [1, 1, 0]],
+  );
+});
+
+Deno.test("ExtensionManager.dispatch() stays synchronous when no extension declares CONCURRENT_NOTIFICATIONS", () => {
+  const manager = manage([ext("a", { onNodeCreate() {} }), ext("b", { onNodeUpdate() {} })]);
+  const result = manager.dispatch("onNodeCreate", makeNode(1));
+  assert.ok(!(result instanceof Promise));
+  assert.equal(result.handled, 1);
 });

@@ -9,6 +9,7 @@
 // the probe, so it is terminated). One interval per supervisor, running only
 // while calls are pending, checks their age; no timer per call.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { timeLimitError } from "../dispatcher.ts";
 import { describeError, type LoadPhase } from "../errors.ts";
 import type { Logger } from "../extension.ts";
 import type { HookName } from "../hooks.ts";
@@ -50,6 +51,14 @@ export class StartFailure extends Error {
   }
 }
 
+/** How a fault the sandbox reports is counted: the shape of the manager's `FaultReport`. */
+export interface SandboxFaultReport {
+  /** The count it goes to. */
+  kind: "failures" | "timeouts";
+  /** Always `true`: the sandbox logged it. */
+  logged: true;
+}
+
 export interface SupervisorOptions {
   source: string;
   /** The URL of the Worker's entry module. */
@@ -75,8 +84,11 @@ export interface SupervisorOptions {
   maxHeapBytes: number;
   /** How often the Worker is asked for its heap, in milliseconds. */
   heapCheckMs: number;
-  /** A failure of the extension the host saw itself (a limit it went over): logged already. */
-  onFault(name: string, error: Error): void;
+  /**
+   * A failure of the extension that no caller sees (a limit it went over, a
+   * crash, a stuck Worker): logged already, as `report` says.
+   */
+  onFault(name: string, error: Error, report: SandboxFaultReport): void;
 }
 
 interface Pending {
@@ -87,11 +99,6 @@ interface Pending {
   sentAt: number;
   /** Whether it already caused a probe. */
   probed: boolean;
-  /**
-   * A notification nobody awaits (the proxy returned at once): the
-   * supervisor reports its failure or time-out itself.
-   */
-  detached?: { hook: string; timedOut: boolean };
   /**
    * A notification in the Worker's queue: its `sentAt` is reset when it
    * reaches the head of the queue, when the Worker starts it.
@@ -114,17 +121,6 @@ const LOG_LEVELS = new Set<string>(["debug", "info", "warn", "error"]);
  */
 const FORGET_AFTER_MS = 5_000;
 
-/**
- * Notifications one extension may have in flight before the next one is
- * awaited by its caller (back-pressure on a Worker that falls behind).
- */
-const MAX_DETACHED = 256;
-
-const NOTHING = (): void => {};
-
-/** The one answer for every Worker that has none: nothing pending. */
-const IDLE: Promise<void> = Promise.resolve();
-
 export class WorkerSupervisor {
   readonly #options: SupervisorOptions;
   readonly #pending = new Map<number, Pending>();
@@ -145,13 +141,9 @@ export class WorkerSupervisor {
   #closing = false;
   #lastFailure: string | undefined;
   #callsPending = 0;
-  #detached = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   /** The ids of the notifications in the Worker's queue, in order: the first one runs. */
   #queue: number[] = [];
-  /** Notifications waiting, in order, for the Worker to fall less than `MAX_DETACHED` behind. */
-  #waitingForRoom: { hook: string; post(): void; reject(error: unknown): void }[] = [];
-  #idle: { promise: Promise<void>; resolve(): void } | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -213,10 +205,6 @@ export class WorkerSupervisor {
   async teardown(): Promise<void> {
     this.#closing = true;
     try {
-      if (this.#state === "running" && this.#detached > 0) {
-        // Notifications already posted are handled first, as they would be in process.
-        await this.#withinLimit(this.idle()).catch(() => {});
-      }
       if (this.#state === "running" && this.#hasTeardown) {
         await this.#withinLimit(this.invoke({ kind: "teardown" }, [], "teardown()"));
       }
@@ -233,7 +221,7 @@ export class WorkerSupervisor {
       return await Promise.race([
         call,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`did not settle within ${limit} ms`)), limit);
+          timer = setTimeout(() => reject(timeLimitError(limit)), limit);
         }),
       ]);
     } finally {
@@ -267,36 +255,20 @@ export class WorkerSupervisor {
   }
 
   /**
-   * Sends a notification and returns at once: the Worker runs its
-   * notifications one after another, in the order sent, and the supervisor
-   * reports a failure or a time-out itself (logged, and to `onFault`). When
-   * the Worker is not running, or falls too far behind, the caller awaits
-   * the notification instead (and reports its outcome itself).
+   * Sends a notification; the promise settles with its outcome. The Worker
+   * runs its notifications one after another, in the order sent; each one
+   * may run for the time limit from when the Worker starts it (the sweep
+   * follows the Worker's queue), while the caller (the manager) gives up on
+   * it at the time limit from when it was sent. While the Worker restarts,
+   * the notification is sent once it runs again.
    */
-  notify(hook: HookName, args: unknown[]): Promise<unknown> | undefined {
+  notify(hook: HookName, args: unknown[]): Promise<unknown> {
     switch (this.#state) {
       case "running":
-        if (this.#waitingForRoom.length === 0 && this.#detached < MAX_DETACHED) {
-          return this.#postNotification(hook, args, true);
-        }
-        // The Worker is behind: the caller waits for room in its queue, in turn.
-        return new Promise<void>((resolve, reject) => {
-          this.#waitingForRoom.push({
-            hook,
-            post: () => {
-              try {
-                this.#postNotification(hook, args, true);
-                resolve();
-              } catch (error) {
-                reject(error);
-              }
-            },
-            reject,
-          });
-        });
+        return this.#postNotification(hook, args);
       case "restarting":
         return this.#ready.then(
-          () => this.#postNotification(hook, args, false),
+          () => this.#postNotification(hook, args),
           () => Promise.reject(this.#unavailable(hook)),
         );
       default:
@@ -304,15 +276,8 @@ export class WorkerSupervisor {
     }
   }
 
-  /**
-   * Posts a notification to the Worker's queue: detached (nobody awaits
-   * it, the supervisor reports its outcome) or awaited (the promise).
-   */
-  #postNotification(
-    hook: HookName,
-    args: unknown[],
-    detached: boolean,
-  ): Promise<unknown> | undefined {
+  /** Posts a notification to the end of the Worker's queue. */
+  #postNotification(hook: HookName, args: unknown[]): Promise<unknown> {
     const worker = this.#worker;
     if (this.#state !== "running" || !worker) return Promise.reject(this.#unavailable(hook));
     const id = ++this.#nextId;
@@ -324,45 +289,23 @@ export class WorkerSupervisor {
           : { type: "notify", id, hook, args, depth }) satisfies HostMessage,
       );
     } catch (error) {
-      throw new TypeError(
-        `Cannot send ${hook} to sandboxed extension "${this.#name}": its arguments cannot be copied to the Worker: ${
-          describeError(error)
-        }`,
+      return Promise.reject(
+        new TypeError(
+          `Cannot send ${hook} to sandboxed extension "${this.#name}": its arguments cannot be copied to the Worker: ${
+            describeError(error)
+          }`,
+        ),
       );
     }
     this.#sweeper ??= setInterval(() => this.#sweep(), this.#options.handlerTimeoutMs / 4);
     this.#queue.push(id);
     const sentAt = Date.now();
-    if (detached) {
-      this.#detached++;
-      this.#pending.set(id, {
-        resolve: NOTHING,
-        reject: NOTHING,
-        label: hook,
-        sentAt,
-        probed: false,
-        detached: { hook, timedOut: false },
-        queued: true,
-      });
-      return undefined;
-    }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, label: hook, sentAt, probed: false, queued: true });
     });
   }
 
-  /** Settles once nothing sent to the Worker is pending any more. */
-  idle(): Promise<void> {
-    if (this.#pending.size === 0) return IDLE;
-    if (!this.#idle) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((done) => resolve = done);
-      this.#idle = { promise, resolve };
-    }
-    return this.#idle.promise;
-  }
-
-  /** Forgets a pending call and tells its caller (or reports a detached notification). */
+  /** Forgets a pending call and tells its caller. */
   #settle(
     id: number,
     call: Pending,
@@ -370,23 +313,8 @@ export class WorkerSupervisor {
   ): void {
     this.#pending.delete(id);
     if (call.queued) this.#dequeue(id);
-    if (call.detached) {
-      this.#detached--;
-      if (this.#state === "running") {
-        while (this.#waitingForRoom.length > 0 && this.#detached < MAX_DETACHED) {
-          this.#waitingForRoom.shift()!.post();
-        }
-      }
-      if (!outcome.ok && !call.detached.timedOut && this.#state !== "closed") {
-        this.#reportDetached(call.detached.hook, "rejected", outcome.error);
-      }
-    } else if (outcome.ok) call.resolve(outcome.value);
+    if (outcome.ok) call.resolve(outcome.value);
     else call.reject(outcome.error);
-    if (this.#pending.size === 0 && this.#idle) {
-      const { resolve } = this.#idle;
-      this.#idle = undefined;
-      resolve();
-    }
   }
 
   /** Takes a notification out of the queue; the next one starts now, as in the Worker. */
@@ -400,15 +328,6 @@ export class WorkerSupervisor {
       const index = this.#queue.indexOf(id);
       if (index !== -1) this.#queue.splice(index, 1);
     }
-  }
-
-  /** Logs the failure of a notification nobody awaited, as the manager logs one, and reports it. */
-  #reportDetached(hook: string, kind: "rejected" | "timeout", error: unknown): void {
-    const failure = error instanceof Error ? error : new Error(describeError(error));
-    this.#options.logger.error(
-      `extension "${this.#name}" failed in ${hook} (${kind}): ${describeError(failure)}`,
-    );
-    this.#fault(failure);
   }
 
   #send(target: InvokeTarget, args: unknown[], label: string, force = false): Promise<unknown> {
@@ -693,7 +612,7 @@ export class WorkerSupervisor {
   /** Reports a failure of the extension (already logged) to `onFault`. */
   #fault(error: Error): void {
     try {
-      this.#options.onFault(this.#name, error);
+      this.#options.onFault(this.#name, error, { kind: "failures", logged: true });
     } catch (caught) {
       this.#options.logger.error(
         `sandboxed extension "${this.#name}": its fault cannot be recorded: ${
@@ -715,14 +634,7 @@ export class WorkerSupervisor {
     // to the next one, and so does the host.
     const head = this.#queue[0] === undefined ? undefined : this.#pending.get(this.#queue[0]);
     if (head && now - head.sentAt >= limit) {
-      const id = this.#queue[0]!;
-      const error = new Error(`did not settle within ${limit} ms`);
-      if (head.detached) {
-        // Nobody awaits it: report the time-out here, as the manager would.
-        head.detached.timedOut = true;
-        this.#reportDetached(head.detached.hook, "timeout", error);
-      }
-      this.#settle(id, head, { ok: false, error });
+      this.#settle(this.#queue[0]!, head, { ok: false, error: timeLimitError(limit) });
       this.#probeFor(head.label);
     }
     for (const [id, call] of this.#pending) {
@@ -731,10 +643,7 @@ export class WorkerSupervisor {
       if (age < limit) break; // sent in order: the rest are younger
       if (age >= 2 * limit + FORGET_AFTER_MS) {
         // Long abandoned by the caller: forget it.
-        this.#settle(id, call, {
-          ok: false,
-          error: new Error(`did not settle within ${limit} ms`),
-        });
+        this.#settle(id, call, { ok: false, error: timeLimitError(limit) });
       } else if (!call.probed) {
         call.probed = true;
         this.#probeFor(call.label);
@@ -863,15 +772,11 @@ export class WorkerSupervisor {
     const now = Date.now();
     const all = this.#state === "closed";
     for (const [id, call] of this.#pending) {
-      // A notification nobody awaits goes too: its time-out, if any, is reported already.
-      if (!all && !call.detached && now - call.sentAt >= limit) {
+      if (!all && now - call.sentAt >= limit) {
         call.probed = true;
         continue;
       }
       this.#settle(id, call, { ok: false, error: errorFor(call.label) });
-    }
-    for (const waiting of this.#waitingForRoom.splice(0)) {
-      waiting.reject(errorFor(waiting.hook));
     }
     // The Worker that had the queue is gone: what is left is timed as any call.
     for (const id of this.#queue) {

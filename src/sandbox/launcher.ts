@@ -12,12 +12,15 @@
  * What crosses the boundary:
  *
  * - **Notifications** (the 11 notification hooks): each one is a message,
- *   posted to every sandboxed extension at once; `manager.notify()` does not
- *   wait for the Workers. Each Worker runs its own notifications one after
- *   another, in the order they were sent. A failure or time-out is logged as
- *   the manager logs one (`extension "x" failed in onNodeCreate (timeout)`)
- *   and reported to `onFault`, not in the `DispatchResult`.
- *   {@linkcode sandboxSettled} waits until an extension has answered.
+ *   awaited as an in-process handler is: a failure or time-out is in the
+ *   `DispatchResult` and counts in health. The stand-in declares
+ *   `CONCURRENT_NOTIFICATIONS`, so the manager posts an event to every
+ *   sandboxed extension at once, before it runs the in-process handlers in
+ *   order, and then awaits the Workers. Each Worker runs its own
+ *   notifications one after another, in the order they were sent. The time
+ *   limit of a sandboxed handler runs from when the manager posts the event
+ *   (as in process, from the call): a dispatch lasts at most the time limit
+ *   for all the sandboxed extensions together, even behind a Worker's queue.
  * - **Veto hooks** (the 3 `check…` hooks): a message each, awaited; a
  *   rejection carries the extension's error name and message, so failures,
  *   time limits and vetoes behave as in process. Payloads are copied and
@@ -58,8 +61,9 @@
  * replaced by functions that throw.
  *
  * Time limits: a call that does not settle within `handlerTimeoutMs` is
- * abandoned by the manager, as in process (a notification by the sandbox,
- * which reports it as timed out). The Worker is then probed; if it
+ * abandoned by the manager, as in process. The Worker is probed once the
+ * call has run that long in it (a notification that waited in the Worker's
+ * queue is timed there from when the Worker started it); if it
  * does not answer the probe either (a loop that never yields), it is
  * terminated, reported with the extension name and restarted, up to
  * `maxRestarts` times; after that the extension stays down and every call
@@ -88,6 +92,7 @@ import type {
   PipelineStep,
 } from "../extension.ts";
 import type { SandboxLauncher } from "../loader.ts";
+import { CONCURRENT_NOTIFICATIONS } from "../dispatcher.ts";
 import { NOTIFICATION_HOOKS } from "../hooks.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -99,7 +104,12 @@ import {
 } from "./_graph.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./_protocol.ts";
 import type { InvokeTarget, LogLevel, SandboxedDescription } from "./_protocol.ts";
-import { type SandboxState, StartFailure, WorkerSupervisor } from "./_supervisor.ts";
+import {
+  type SandboxFaultReport,
+  type SandboxState,
+  StartFailure,
+  WorkerSupervisor,
+} from "./_supervisor.ts";
 import {
   formatPermissions,
   isEmptyPermissions,
@@ -108,7 +118,7 @@ import {
   widenGrant,
 } from "./permissions.ts";
 
-export type { SandboxState };
+export type { SandboxFaultReport, SandboxState };
 
 /** Default number of restarts of a crashed or stuck Worker before its extension stays down. */
 export const DEFAULT_MAX_RESTARTS = 3;
@@ -185,11 +195,13 @@ export interface SandboxLauncherOptions {
   heapCheckMs?: number;
   /**
    * Told of each failure of a sandboxed extension that the sandbox itself
-   * detects (a call over a limit, a message too large), with the
-   * extension's name: wire it to `manager.recordFault(name, error)` so that
-   * it counts in the extension's health.
+   * detects and no caller sees (a call over a limit, a message too large, a
+   * crash, a Worker terminated because it is stuck), with the extension's
+   * name; the sandbox has logged it already. Wire it to
+   * `(name, error, report) => manager.recordFault(name, error, report)` so
+   * that it counts in the extension's health, logged once.
    */
-  onFault?: (name: string, error: Error) => void;
+  onFault?: (name: string, error: Error, report: SandboxFaultReport) => void;
 }
 
 /** What the loader asks the launcher for: one config entry with `sandbox`. */
@@ -254,7 +266,7 @@ const NOTIFICATIONS: ReadonlySet<string> = new Set(NOTIFICATION_HOOKS);
  *
  * @example Run an extension in a Worker that may read nothing
  * ```ts
- * import { createSandboxLauncher, sandboxSettled, sandboxStatus } from "./launcher.ts";
+ * import { createSandboxLauncher, sandboxStatus } from "./launcher.ts";
  * import { loadExtensions } from "../loader.ts";
  * import assert from "node:assert/strict";
  * const dir = await Deno.makeTempDir();
@@ -262,28 +274,23 @@ const NOTIFICATIONS: ReadonlySet<string> = new Set(NOTIFICATION_HOOKS);
  *   name: "peek", version: "1.0.0", description: "Reads /etc/hostname on every new node.",
  *   async onNodeCreate() { await Deno.readTextFile("/etc/hostname"); },
  * };`);
- * const faults: string[] = [];
  * const silent = { debug() {}, info() {}, warn() {}, error() {} };
  * const { manager } = await loadExtensions({
  *   config: { load: [{ specifier: `${dir}/peek.ts`, sandbox: {} }], discover: false },
  *   importMap: { file: "deno.json", imports: {} },
- *   sandbox: createSandboxLauncher({
- *     logger: silent,
- *     onFault: (name, error) => faults.push(`${name}: ${error.name}`),
- *   }),
+ *   sandbox: createSandboxLauncher({ logger: silent }),
  *   services: { logger: silent },
  * });
  * try {
  *   const peek = manager.get("peek");
  *   assert.equal(sandboxStatus(peek)?.state, "running");
- *   // notify() returns once the event is posted; the outcome is reported when it comes.
- *   await manager.notify("onNodeCreate", {
+ *   const result = await manager.notify("onNodeCreate", {
  *     id: 1, uuid: "u1", mac: "52:54:00:00:00:01", name: "node-1", hostname: "node-1",
  *     status: "discover", cluster_id: null, group_id: null, roles: [], pending_roles: [],
  *     pending_addition: false, pending_deletion: false, online: true, meta: {},
  *   });
- *   await sandboxSettled(peek);
- *   assert.deepEqual(faults, ["peek: NotCapable"]);
+ *   assert.deepEqual(result.failures.map((failure) => failure.extension), ["peek"]);
+ *   assert.match(result.failures[0]!.message, /^NotCapable: Requires read access/);
  * } finally {
  *   await manager.teardown();
  * }
@@ -312,25 +319,6 @@ export function sandboxStatus(extension: Extension): SandboxStatus | undefined {
   const status: SandboxStatus = { state: supervisor.state, restarts: supervisor.restarts };
   if (supervisor.lastFailure !== undefined) status.lastFailure = supervisor.lastFailure;
   return status;
-}
-
-/**
- * Settles once a sandboxed extension has answered everything sent to it so
- * far: its notifications (which `manager.notify()` does not wait for) and
- * its calls. For tests, benchmarks and an orderly shutdown.
- *
- * @param extension An extension the sandbox launcher returned.
- * @returns A promise that settles when nothing is pending; at once for an extension in process.
- *
- * @example An extension in process has nothing pending
- * ```ts
- * import { sandboxSettled } from "./launcher.ts";
- * import assert from "node:assert/strict";
- * assert.equal(await sandboxSettled({ name: "a", version: "1.0.0", description: "A." }), undefined);
- * ```
- */
-export function sandboxSettled(extension: Extension): Promise<void> {
-  return supervisors.get(extension)?.idle() ?? Promise.resolve();
 }
 
 // The module a sandbox Worker starts from: it imports the Worker runtime, then
@@ -378,7 +366,8 @@ async function launchSandboxed(
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     maxHeapBytes: (options.maxHeapMb ?? DEFAULT_MAX_HEAP_MB) * 1024 * 1024,
     heapCheckMs: options.heapCheckMs ?? 1_000,
-    onFault: (faulty: string, error: Error) => options.onFault?.(faulty, error),
+    onFault: (faulty: string, error: Error, report: SandboxFaultReport) =>
+      options.onFault?.(faulty, error, report),
     onCall: (call: string, args: unknown[]) => {
       if (context) return context.call(call, ...args);
       if (options.call) return options.call(call, ...args);
@@ -519,6 +508,8 @@ function buildProxy(
   define("version", description.version);
   define("description", description.description);
   define("provides", Object.freeze([...description.provides]));
+  // Each Worker keeps its own events in order: the manager may post one event to all at once.
+  define(CONCURRENT_NOTIFICATIONS, true);
   if (description.hostVersion !== undefined) define("hostVersion", description.hostVersion);
   if (description.delivery !== undefined) define("delivery", description.delivery);
   if (description.permissions !== undefined) {

@@ -157,7 +157,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
       migrate: (extension, source) => store.migrateExtension(extension, source),
       sandbox: createSandboxLauncher({
         logger,
-        onFault: (name, error) => manager?.recordFault(name, error),
+        onFault: (name, error, report) => manager?.recordFault(name, error, report),
         // No sandboxed extension may import the config (every extension's
         // settings) or the SQLite file, wherever they are.
         hostFiles: database.dialect === "sqlite" && database.path !== ":memory:"

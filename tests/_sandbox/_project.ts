@@ -11,11 +11,7 @@ import {
   type LoadReport,
   type Logger,
 } from "../../mod.ts";
-import {
-  createSandboxLauncher,
-  type SandboxLauncherOptions,
-  sandboxSettled,
-} from "../../src/sandbox/launcher.ts";
+import { createSandboxLauncher, type SandboxLauncherOptions } from "../../src/sandbox/launcher.ts";
 import { CORE_ROUTES, createNailgun } from "../../src/service/app.ts";
 import { openSqliteStore } from "../../src/service/store/sql_store.ts";
 
@@ -69,8 +65,6 @@ export interface ProjectService {
   /** Every response body read through {@linkcode ProjectService.request} so far. */
   bodies: string[];
   request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
-  /** Waits until every sandboxed extension has answered what it was sent. */
-  settle(): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -152,7 +146,6 @@ export async function startProjectService(project: Project, options: {
       bodies.push(text);
       return { status: response.status, body: text ? JSON.parse(text) : undefined };
     },
-    settle: () => Promise.all(manager.names.map((name) => sandboxSettled(manager.get(name)))),
     async close() {
       await server.shutdown();
       await manager.teardown();

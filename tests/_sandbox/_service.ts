@@ -22,26 +22,45 @@ export interface SandboxedNailgun {
   close(): Promise<void>;
 }
 
-/** Starts the service with `load` (paths relative to tests/_sandbox/). */
+/**
+ * Starts the service with `load` (paths relative to tests/_sandbox/). The
+ * faults the sandbox reports go to `manager.recordFault()`, unless
+ * `launcher.onFault` says otherwise.
+ */
 export async function startSandboxedNailgun(options: {
   load: (string | LoadEntry)[];
   settings?: Record<string, Record<string, unknown>>;
   handlerTimeoutMs: number;
+  breaker?: { failures?: number; cooldownMs?: number };
   logger: Logger;
   launcher?: SandboxLauncherOptions;
 }): Promise<SandboxedNailgun> {
   const { logger, handlerTimeoutMs } = options;
+  // The launcher is made before the manager: its onFault finds the manager here.
+  const host: { manager?: ExtensionManager } = {};
   const store = await openSqliteStore(":memory:");
   await store.migrateCore();
   const { manager, report, config } = await loadExtensions({
     configFile: fileURLToPath(new URL("./extensions.json", import.meta.url)),
     importMap: { file: "<none>", imports: {} },
-    config: { load: options.load, discover: false, handlerTimeoutMs, settings: options.settings },
-    sandbox: createSandboxLauncher({ logger, handlerTimeoutMs, ...options.launcher }),
+    config: {
+      load: options.load,
+      discover: false,
+      handlerTimeoutMs,
+      settings: options.settings,
+      breaker: options.breaker,
+    },
+    sandbox: createSandboxLauncher({
+      logger,
+      handlerTimeoutMs,
+      onFault: (name, error, report) => host.manager?.recordFault(name, error, report),
+      ...options.launcher,
+    }),
     services: { logger, database: store.database },
     reservedRoutes: CORE_ROUTES,
     migrate: (extension, source) => store.migrateExtension(extension, source),
   });
+  host.manager = manager;
   const app = createNailgun({ store, manager, report, config, logger });
   const server = Deno.serve({
     hostname: "127.0.0.1",
