@@ -95,8 +95,9 @@ export interface RouteContext {
 
 /**
  * A REST route an extension adds (Nailgun's `urls`), mounted after the core
- * routes under `/api/v1`. The path uses `URLPattern` syntax, e.g.
- * `/clusters/:cluster_id/volumes/`; a trailing slash is optional when served.
+ * routes under `/api/v1`. The path is made of plain segments and `:name`
+ * parameters, e.g. `/clusters/:cluster_id/volumes/`; a trailing slash is
+ * optional when served.
  */
 export interface ExtensionRoute {
   /** The HTTP method. */

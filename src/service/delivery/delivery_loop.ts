@@ -16,7 +16,6 @@
  * @module
  */
 // Not a public export: the fallback for a manager without runAs() (see #attempt).
-import { runAsExtension } from "../../attribution.ts";
 import {
   describeError,
   type EventMeta,
@@ -351,7 +350,7 @@ class ExtensionQueue {
 
   /** One attempt: the handler with the row's arguments and its EventMeta, under the time limit. */
   async #attempt(row: OutboxRow, attempt: number): Promise<void> {
-    const { extension, source } = this.#entry;
+    const { extension } = this.#entry;
     const handler = (extension as unknown as Record<string, unknown>)[row.hook];
     if (typeof handler !== "function") return; // it no longer handles the hook: nothing to do
     const args = (JSON.parse(row.argsJson) as unknown[]).map(freeze);
@@ -368,7 +367,6 @@ class ExtensionQueue {
       );
     // With the runtime's manager, runAs() also counts a failure in the extension's health.
     const { manager } = this.#options;
-    const runAs = (manager as { runAs?: <T>(name: string, fn: () => T) => T }).runAs;
     // An attempt may outlast the lease: it is renewed meanwhile, so no other instance starts
     // on the same events while this one is still delivering.
     const renewal = this.#options.lease
@@ -377,9 +375,7 @@ class ExtensionQueue {
       }, this.#renewMs)
       : undefined;
     try {
-      await (typeof runAs === "function"
-        ? runAs.call(manager, extension.name, call)
-        : runAsExtension({ name: extension.name, source }, call));
+      await manager.runAs(extension.name, call);
     } finally {
       clearInterval(renewal);
     }

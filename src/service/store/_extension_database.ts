@@ -7,7 +7,7 @@
  * @module
  */
 import { CompiledQuery, type Kysely } from "kysely";
-import { withTimeLimit } from "../../dispatcher.ts";
+import { withTimeLimit } from "@nailgun/extensions";
 import type { ExtensionDatabase, SqlDialect } from "../../extension.ts";
 import { nulPath, numberPlaceholders, refusedStatement, splitStatements } from "./_sql_text.ts";
 

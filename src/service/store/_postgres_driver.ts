@@ -35,7 +35,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
-import { describeError } from "../../errors.ts";
+import { describeError } from "@nailgun/extensions";
 import { StoreUnavailableError } from "./store.ts";
 
 /** The pool type the driver runs on. */

@@ -9,7 +9,7 @@
  */
 import type { ColumnDefinitionBuilder, Kysely } from "kysely";
 import { sql } from "kysely";
-import type { SqlDialect } from "../../extension.ts";
+import type { SqlDialect } from "@nailgun/extensions";
 
 /** The column types that differ between the dialects. */
 export interface ColumnTypes {

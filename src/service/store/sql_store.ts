@@ -20,10 +20,17 @@ import { DatabaseSync } from "node:sqlite";
 import { type Outbox, PendingEvents } from "../delivery/outbox.ts";
 import { type CompiledQuery, type Generated, Kysely, sql, type Transaction } from "kysely";
 import postgres from "postgres";
-import { withTimeLimit } from "../../dispatcher.ts";
-import { describeError, ExtensionLoadError } from "../../errors.ts";
-import type { Extension, ExtensionDatabase, SqlDialect } from "../../extension.ts";
-import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
+import {
+  type Cluster,
+  describeError,
+  type Extension,
+  type ExtensionDatabase,
+  ExtensionLoadError,
+  type Node,
+  type NodeGroup,
+  type SqlDialect,
+  withTimeLimit,
+} from "@nailgun/extensions";
 import { type AnyKysely, type Begin, databaseOver, savepointsOf } from "./_extension_database.ts";
 import { postgresJsDialect, storeErrorOf } from "./_postgres_driver.ts";
 import { nulPath } from "./_sql_text.ts";

@@ -15,8 +15,14 @@
 import type { CompiledQuery } from "kysely";
 import type { HookArguments, NotificationHook } from "@nailgun/extensions";
 import type { Outbox } from "../delivery/outbox.ts";
-import type { Extension, ExtensionDatabase, SqlDialect } from "../../extension.ts";
-import type { Cluster, Node, NodeGroup } from "../../payloads.ts";
+import type {
+  Cluster,
+  Extension,
+  ExtensionDatabase,
+  Node,
+  NodeGroup,
+  SqlDialect,
+} from "@nailgun/extensions";
 
 /** The fields a new cluster is stored with. */
 export interface NewCluster {
