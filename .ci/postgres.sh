@@ -64,6 +64,9 @@ as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$port" -d postgres \
 SELECT format('CREATE ROLE %I LOGIN', :'user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
 ALTER ROLE :"user" WITH LOGIN CREATEDB PASSWORD :'password';
+-- DROP DATABASE ... WITH (FORCE) of a test database must be able to end an
+-- autovacuum worker in it, which runs as the superuser.
+GRANT pg_signal_backend TO :"user";
 SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') \gexec
 -- Databases that crashed tests left behind (tests/_postgres/database.ts names
