@@ -134,7 +134,7 @@ async function measureBacklog(service: Service): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
     left = await pending(service);
   }
-  console.log(JSON.stringify({
+  console.error(JSON.stringify({
     scenario:
       `backlog of a no-op durable extension, ${BACKLOG_REQUESTS} creations from ${CLIENTS} clients`,
     creationsPerSecond: Math.round(BACKLOG_REQUESTS / (loadMs / 1000)),

@@ -106,10 +106,14 @@ Deno.test("startNailgun() survives a throw from an extension route's timer and b
   });
 });
 
-Deno.test("startNailgun() with a never-settling handler and handlerTimeoutMs 1000 answers in its normal time from the fourth creation on", async () => {
+Deno.test("startNailgun() with a never-settling handler and handlerTimeoutMs 1000 answers in its normal time from the fourth creation on, then probes the extension after the cool-down", async () => {
   const limit = 1_000;
+  const cooldownMs = 3_000;
   await withNailgun(
-    { load: ["fault_hang", "rec_a"], section: { handlerTimeoutMs: limit } },
+    {
+      load: ["fault_hang", "rec_a"],
+      section: { handlerTimeoutMs: limit, breaker: { failures: 3, cooldownMs } },
+    },
     async ({ api, logs }) => {
       const ids: number[] = [];
       for (let n = 1; n <= 6; n++) {
@@ -134,6 +138,21 @@ Deno.test("startNailgun() with a never-settling handler and handlerTimeoutMs 100
       assert.ok(logs.some((line) => line.startsWith('WARN extension "fault_hang" is suspended')));
       assert.deepEqual(await recordedCreations(api), ids, "the recorder got every event once");
       assert.equal((await healthOf(api, "rec_a")).state, "healthy");
+
+      // Healed, and past the cool-down: the next event probes it, and it recovers.
+      assert.equal((await api("POST", "/fault_hang/heal/")).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, cooldownMs + 200));
+      const started = performance.now();
+      ids.push((await created(api, 7)).body.id);
+      assert.ok(performance.now() - started < limit / 2, "the probe answered at once");
+      const probed = await waitForHealth(api, "fault_hang", (h) => h.state !== "suspended");
+      // Three timeouts, the heal route, then the probe.
+      assert.equal(probed.calls, 5, "the probe ran");
+      ids.push((await created(api, 8)).body.id);
+      const recovered = await healthOf(api, "fault_hang");
+      assert.deepEqual([recovered.calls, recovered.skipped, recovered.timeouts], [6, 3, 3]);
+      assert.notEqual(recovered.state, "suspended");
+      assert.deepEqual(await recordedCreations(api), ids, "the recorder got every event once");
     },
   );
 });
