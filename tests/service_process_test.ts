@@ -252,7 +252,7 @@ Deno.test("cli.ts --url prints the report of a running service, as a table and w
     // With the runtime's health in the report, the table shows it.
     const header = status.loaded[0].health === undefined
       ? /^NAME +VERSION +SOURCE +DESCRIPTION$/
-      : /^NAME +VERSION +STATE +CALLS +FAILURES +TIMEOUTS +UNHANDLED +SKIPPED +SOURCE +DESCRIPTION$/;
+      : /^NAME +VERSION +STATE +CALLS +FAILURES +TIMEOUTS +UNHANDLED +BLOCKED +SKIPPED +SOURCE +DESCRIPTION$/;
     assert.match(lines[0]!, header);
     assert.match(lines[1]!, /^rec_a +1\.0\.0 /);
     if (status.loaded[0].health !== undefined) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { LoadReport } from "@nailgun/extensions";
+import type { ExtensionHealth, LoadReport } from "@nailgun/extensions";
 
 /**
  * Renders rows under headers, each column as wide as its widest cell.
@@ -35,26 +35,6 @@ export function renderTable(
   ).join("\n");
 }
 
-/** The health of a loaded extension, as the runtime's manager reports it. */
-export interface HealthCells {
-  /** `healthy`, `degraded` or `suspended`. */
-  state: string;
-  /** Calls into the extension. */
-  calls: number;
-  /** Calls that threw or rejected. */
-  failures: number;
-  /** Calls that ran out of time. */
-  timeouts: number;
-  /** Faults caught outside a call (timers, listeners). */
-  unhandled: number;
-  /** Vetoes refused while suspended. */
-  blocked: number;
-  /** Notifications passed over while suspended. */
-  skipped: number;
-  /** The last failure's message. */
-  lastError?: string;
-}
-
 /** A load report, with the loader's hints and each extension's health when there are any. */
 export interface ReportToFormat {
   /** The loaded extensions, each with its `health` when the manager keeps one. */
@@ -67,7 +47,7 @@ export interface ReportToFormat {
   readonly warnings?: readonly { source: string; name?: string; message: string }[];
 }
 
-function isHealth(value: unknown): value is HealthCells {
+function isHealth(value: unknown): value is ExtensionHealth {
   return value !== null && typeof value === "object" &&
     typeof (value as { state?: unknown }).state === "string";
 }
@@ -97,7 +77,7 @@ function isHealth(value: unknown): value is HealthCells {
  *   failed: [],
  *   skipped: [],
  * });
- * assert.match(withHealth, /^NAME +VERSION +STATE +CALLS +FAILURES +TIMEOUTS +UNHANDLED +SKIPPED +SOURCE +DESCRIPTION\nlogging +1\.0\.0 +degraded +4 +1 +0 +0 +0 /);
+ * assert.match(withHealth, /^NAME +VERSION +STATE +CALLS +FAILURES +TIMEOUTS +UNHANDLED +BLOCKED +SKIPPED +SOURCE +DESCRIPTION\nlogging +1\.0\.0 +degraded +4 +1 +0 +0 +0 +0 /);
  * assert.match(withHealth, /logging +boom/);
  * ```
  */
@@ -120,13 +100,14 @@ export function formatLoadReport(report: ReportToFormat): string {
         "FAILURES",
         "TIMEOUTS",
         "UNHANDLED",
+        "BLOCKED",
         "SKIPPED",
         "SOURCE",
         "DESCRIPTION",
       ],
       report.loaded.map((info) => {
         const health = isHealth(info.health) ? info.health : undefined;
-        const count = (key: keyof Omit<HealthCells, "state" | "lastError">) =>
+        const count = (key: keyof Omit<ExtensionHealth, "state" | "lastError">) =>
           health ? String(health[key]) : "-";
         return [
           info.name,
@@ -136,6 +117,7 @@ export function formatLoadReport(report: ReportToFormat): string {
           count("failures"),
           count("timeouts"),
           count("unhandled"),
+          count("blocked"),
           count("skipped"),
           info.source,
           info.description,
