@@ -1,27 +1,13 @@
 // The delivery mode of the contract and the EventMeta every notification handler receives.
 import assert from "node:assert/strict";
+import { makeNode } from "../tests/_payloads.ts";
 import { verifyExtension } from "./contract.ts";
 import { ExtensionLoadError } from "./errors.ts";
 import { type EventMeta, EventMetaSchema, HANDLER_ARGUMENTS } from "./hooks.ts";
 import { ExtensionManager } from "./manager.ts";
 import type { Node } from "./payloads.ts";
 
-const node: Node = {
-  id: 1,
-  uuid: "u1",
-  mac: "52:54:00:00:00:01",
-  name: "node-1",
-  hostname: "node-1",
-  status: "discover",
-  cluster_id: null,
-  group_id: null,
-  roles: [],
-  pending_roles: [],
-  pending_addition: false,
-  pending_deletion: false,
-  online: true,
-  meta: {},
-};
+const node: Node = makeNode(1);
 
 const base = { version: "1.0.0", description: "Records what it receives." };
 

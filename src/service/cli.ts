@@ -198,8 +198,7 @@ export async function runCli(
 
 function render(report: ReportToFormat, asJson: boolean): string {
   if (!asJson) return formatLoadReport(report);
-  const { loaded, failed, skipped } = report;
-  const warnings = (report as { warnings?: unknown[] }).warnings ?? [];
+  const { loaded, failed, skipped, warnings = [] } = report;
   return JSON.stringify({ loaded, failed, skipped, warnings }, null, 2);
 }
 
