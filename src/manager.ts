@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { resolve as resolvePath } from "node:path";
 import { freezeDeep } from "./_freeze.ts";
 import { HANDLER, nextDispatch, RUNNING, STUCK, STUCK_MS, watchSlots } from "./_blocking_clock.ts";
-import type { ExtensionScope } from "./attribution.ts";
+import { AttributionScope, type ExtensionScope } from "./attribution.ts";
 import {
   CONCURRENT_NOTIFICATIONS,
   dispatchConcurrently,
@@ -710,7 +710,12 @@ export class ExtensionManager implements Iterable<Extension> {
     this.get(name);
     const monitor = this.#monitors.get(name)!;
     const fail = (error: unknown, kind: FailureKind) =>
-      monitor.fault("failures", `failed in a call from the host (${kind})`, describeError(error));
+      monitor.fault(
+        kind === "timeout" ? "timeouts" : "failures",
+        `failed in a call from the host (${kind})`,
+        describeError(error),
+        true,
+      );
     let returned: T;
     try {
       returned = monitor.enter(callThunk, fn, undefined);
@@ -726,7 +731,7 @@ export class ExtensionManager implements Iterable<Extension> {
       monitor.succeeded();
       return value;
     }, (error) => {
-      fail(error, "rejected");
+      fail(error, isTimeLimitError(error) ? "timeout" : "rejected");
       throw error;
     }) as T;
   }
@@ -802,17 +807,25 @@ export class ExtensionManager implements Iterable<Extension> {
   }
 
   #claim(kind: FaultKind, error: unknown, scope: ExtensionScope | undefined): boolean {
+    // A context of another manager's extension is that manager's to claim,
+    // even when this one has an extension of the same name and source.
+    if (scope instanceof AttributionScope && !this.#owns(scope)) return false;
     const monitor = (scope && this.#ownMonitor(scope)) ?? this.#blameByStack(error);
     if (monitor === undefined) return false;
     monitor.fault("unhandled", `faulted with an ${kind}`, describeError(error));
     return true;
   }
 
+  #owns(scope: AttributionScope): boolean {
+    return this.#monitors.get(scope.name)?.scope === scope;
+  }
+
   #ownMonitor(scope: ExtensionScope): ExtensionMonitor | undefined {
     const monitor = this.#monitors.get(scope.name);
-    return monitor && (monitor.scope === scope || monitor.source === scope.source)
-      ? monitor
-      : undefined;
+    if (!monitor) return undefined;
+    if (scope instanceof AttributionScope) return monitor.scope === scope ? monitor : undefined;
+    // A plain {name, source} scope (runAsExtension() from a host): by name and source.
+    return monitor.source === scope.source ? monitor : undefined;
   }
 
   /** The extension whose module appears first in the error's stack. */

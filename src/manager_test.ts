@@ -2,7 +2,7 @@ import { makeCluster, makeNode } from "../tests/_payloads.ts";
 import assert from "node:assert/strict";
 import { ExtensionError, ExtensionVetoError } from "./errors.ts";
 import type { Extension } from "./extension.ts";
-import { CONCURRENT_NOTIFICATIONS } from "./dispatcher.ts";
+import { CONCURRENT_NOTIFICATIONS, withTimeLimit } from "./dispatcher.ts";
 import { ExtensionManager } from "./manager.ts";
 import type { Cluster, Node } from "./payloads.ts";
 
@@ -589,7 +589,7 @@ Deno.test("ExtensionManager.runAs() runs host-invoked code as the extension and 
       throw new Error("sync broke");
     }), /sync broke/);
   const health = manager.health("routes");
-  assert.deepEqual([health.calls, health.failures, health.lastError], [1, 2, "sync broke"]);
+  assert.deepEqual([health.calls, health.failures, health.lastError], [3, 2, "sync broke"]);
 });
 
 Deno.test("ExtensionManager.recordFault() logs and counts a failure the host saw", () => {
@@ -684,4 +684,42 @@ Deno.test("ExtensionManager.dispatch() stays synchronous when no extension decla
   const result = manager.dispatch("onNodeCreate", makeNode(1));
   assert.ok(!(result instanceof Promise));
   assert.equal(result.handled, 1);
+});
+
+Deno.test("ExtensionManager.guardFaults() of one manager never claims a fault of another manager's extension of the same name and source", async () => {
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const make = (careless: boolean) =>
+    new ExtensionManager([{
+      source: "jsr:@acme/audit@^1",
+      extension: {
+        name: "audit",
+        version: "1.0.0",
+        description: "Audits nodes.",
+        onNodeCreate() {
+          if (careless) void Promise.reject(new Error("nobody listens"));
+        },
+      },
+    }], { logger: quiet });
+  const first = make(false);
+  const second = make(true);
+  using _first = first.guardFaults();
+  using _second = second.guardFaults();
+  await second.notify("onNodeCreate", makeNode(1));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(first.health("audit").unhandled, 0);
+  assert.equal(second.health("audit").unhandled, 1);
+});
+
+Deno.test("ExtensionManager.runAs() counts a call that ran out of time as a call and a timeout", async () => {
+  const manager = new ExtensionManager([{
+    source: "./routes.ts",
+    extension: { name: "routes", version: "1.0.0", description: "Serves routes." },
+  }], { logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  await assert.rejects(
+    manager.runAs("routes", () => withTimeLimit(() => new Promise(() => {}), 20)),
+    /did not settle within 20 ms/,
+  );
+  await assert.rejects(manager.runAs("routes", () => Promise.reject(new Error("boom"))), /boom/);
+  const health = manager.health("routes");
+  assert.deepEqual([health.calls, health.timeouts, health.failures], [2, 1, 1]);
 });

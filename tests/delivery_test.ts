@@ -46,6 +46,53 @@ Deno.test("DeliveryEngine delivers every node creation to a durable extension in
   }
 });
 
+Deno.test("DeliveryEngine never runs two deliveries of one extension at once, even when a handler outlives its time limit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nailgun_delivery_" });
+  const file = join(dir, "a.jsonl");
+  try {
+    await withNailgun({
+      load: [durable("durable_a")],
+      section: {
+        handlerTimeoutMs: 150,
+        delivery: { maxAttempts: 2, retryBaseMs: 10, retryMaxMs: 20 },
+        settings: { durable_a: { file, delayMs: 400 } },
+      },
+    }, async ({ api }) => {
+      for (let n = 1; n <= 2; n++) {
+        assert.equal((await api("POST", "/nodes/", { mac: mac(n) })).status, 201);
+      }
+      const lines = () =>
+        Deno.readTextFileSync(file).split("\n").filter(Boolean).map((line) => JSON.parse(line));
+      // Two events, two attempts each (every attempt outlives the limit), each attempt ended.
+      await until(
+        () => {
+          try {
+            return lines().filter((line) => "ended" in line).length >= 4;
+          } catch {
+            return false;
+          }
+        },
+        "4 attempts ended",
+        15_000,
+      );
+      let running = 0;
+      const order: string[] = [];
+      for (const line of lines()) {
+        if ("ended" in line) {
+          running--;
+          continue;
+        }
+        running++;
+        order.push(`${line.node}:${line.attempt}`);
+        assert.equal(running, 1, `two deliveries at once: ${JSON.stringify(lines())}`);
+      }
+      assert.deepEqual(order.slice(0, 4), ["1:1", "1:2", "2:1", "2:2"], "in order, one at a time");
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("DeliveryEngine: a stuck durable extension never slows a request nor another durable extension", async () => {
   const dir = await Deno.makeTempDir({ prefix: "nailgun_delivery_" });
   const file = join(dir, "a.jsonl");

@@ -15,7 +15,6 @@
  *
  * @module
  */
-// Not a public export: the fallback for a manager without runAs() (see #attempt).
 import {
   describeError,
   type EventMeta,
@@ -249,6 +248,12 @@ class ExtensionQueue {
   #backlogCheckedAt = -Infinity;
   #backlogWarned = false;
   #lastTrouble = "";
+  /**
+   * The handler call of the last attempt. A handler that ran past the time
+   * limit is not stopped (JavaScript cannot stop it): the next attempt waits
+   * for it, so that one extension never has two deliveries running at once.
+   */
+  #lastCall: Promise<unknown> | undefined;
 
   constructor(entry: ManagedExtension, options: QueueOptions) {
     this.#entry = entry;
@@ -335,7 +340,7 @@ class ExtensionQueue {
         try {
           await this.#attempt(row, attempt);
         } catch (error) {
-          if (this.#abandoned) return;
+          if (this.#abandoned || error === STOPPED) return;
           await acknowledge();
           await this.#failed(row, attempt, error);
           return;
@@ -360,12 +365,15 @@ class ExtensionQueue {
       occurredAt: row.occurredAt,
       attempt,
     });
+    await this.#afterLastCall(row);
+    if (this.#stopped) throw STOPPED; // not an attempt: the row stays pending
     const call = () =>
-      withTimeLimit(
-        () => (handler as (...a: unknown[]) => unknown).call(extension, ...args, meta),
-        this.#options.handlerTimeoutMs,
-      );
-    // With the runtime's manager, runAs() also counts a failure in the extension's health.
+      withTimeLimit(() => {
+        const returned = (handler as (...a: unknown[]) => unknown).call(extension, ...args, meta);
+        this.#lastCall = Promise.resolve(returned).catch(() => {});
+        return returned;
+      }, this.#options.handlerTimeoutMs);
+    // runAs() runs it in the extension's async context and counts it in its health.
     const { manager } = this.#options;
     // An attempt may outlast the lease: it is renewed meanwhile, so no other instance starts
     // on the same events while this one is still delivering.
@@ -379,6 +387,35 @@ class ExtensionQueue {
     } finally {
       clearInterval(renewal);
     }
+  }
+
+  /**
+   * Waits until the previous attempt's handler call has settled (or stop()):
+   * a handler past its time limit is not stopped, so the next attempt, of
+   * the same event or the next, waits for it rather than run beside it. A
+   * handler that never settles holds its own extension's queue, and only
+   * that (its backlog and timeouts show in the status API); it says so once.
+   */
+  async #afterLastCall(row: OutboxRow): Promise<void> {
+    const last = this.#lastCall;
+    if (last === undefined) return;
+    let settled = false;
+    void last.then(() => {
+      settled = true;
+      this.wake();
+    });
+    const warnAt = Date.now() + this.#options.handlerTimeoutMs;
+    let warned = false;
+    while (!settled && !this.#stopped) {
+      if (!warned && Date.now() >= warnAt) {
+        warned = true;
+        this.#options.logger.warn(
+          `extension "${this.#name}": its previous delivery is still running, past twice the time limit: event ${row.eventId} (${row.hook}) waits for it`,
+        );
+      }
+      await this.#sleep(warned ? 1_000 : Math.max(1, warnAt - Date.now()));
+    }
+    if (settled) this.#lastCall = undefined;
   }
 
   async #failed(row: OutboxRow, attempt: number, error: unknown): Promise<void> {
@@ -464,6 +501,9 @@ class ExtensionQueue {
     });
   }
 }
+
+/** Thrown by an attempt that stop() came before: nothing was delivered, nothing failed. */
+const STOPPED = new Error("the delivery loop is stopping");
 
 function freeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
