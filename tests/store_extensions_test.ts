@@ -310,6 +310,36 @@ for (const { kind, ignore, open } of STORES) {
 
   Deno.test({
     name:
+      `ExtensionDatabase.transaction() whose statement outlives the time limit frees its locks for the core writes (${kind})`,
+    ignore: ignore || kind !== "postgres",
+    async fn() {
+      await using database = await createTestDatabase();
+      const store = await openPostgresStore(database.url, { extensionTransactionTimeoutMs: 300 });
+      try {
+        await store.migrateCore();
+        const node = await store.write((tx) => tx.createNode({ mac: mac(1) }));
+        const started = performance.now();
+        const outcome = store.database.transaction(async (tx) => {
+          await tx.execute("UPDATE nodes SET name = ? WHERE id = ?", ["held", node.id]);
+          await tx.query("SELECT pg_sleep(30)"); // a statement that runs long, holding the row
+        }).then(() => "it committed", (error: unknown) => error);
+        await tick(50);
+        // A core write of the same row waits for the lock, then goes through.
+        const renamed = await store.write((tx) => tx.updateNode(node.id, { name: "core" }));
+        const waited = performance.now() - started;
+        assert.equal(renamed?.name, "core");
+        assert.ok(waited < 5_000, `the core write waited ${Math.round(waited)} ms for the lock`);
+        assert.ok(outcome instanceof Promise);
+        assert.match(String(await outcome), /^Error: /);
+        assert.equal((await store.getNode(node.id))?.name, "core");
+      } finally {
+        await store.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
       `ExtensionDatabase.transaction() that outlives its time limit is rolled back and the core writes again (${kind})`,
     ignore,
     async fn() {

@@ -87,6 +87,14 @@ export function databaseOver(
           }
           return trx;
         }, savepointsOf(trx));
+        if (dialect === "postgres" && limitMs !== undefined) {
+          // A statement still running when the time limit fires would hold the
+          // connection and its row locks (the ROLLBACK waits behind it): the
+          // server cancels any statement of this transaction at the same limit.
+          await trx.executeQuery(
+            CompiledQuery.raw(`SET LOCAL statement_timeout = ${Math.max(1, Math.trunc(limitMs))}`),
+          );
+        }
         try {
           if (limitMs === undefined) return await fn(tx);
           return await withTimeLimit(() => fn(tx), limitMs).catch((error) => {
