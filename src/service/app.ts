@@ -356,12 +356,18 @@ function cuttable(response: Response, streams: ServedResponses): Response {
       streams.add(cutOff);
     },
     async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        streams.delete(cutOff); // the extension's stream failed: nothing left to cut
+        throw error;
+      }
+      if (chunk.done) {
         streams.delete(cutOff);
         controller.close();
       } else {
-        controller.enqueue(value);
+        controller.enqueue(chunk.value);
       }
     },
     cancel(reason) {

@@ -230,7 +230,7 @@ export async function startNailgun(options: StartOptions = {}): Promise<RunningN
         await stopServing(server, app.cut, options.shutdownTimeoutMs, logger);
         await delivery?.stop();
         await running.teardown(); // logs each failure itself
-        await store.close();
+        await closeWithin(store, CLOSE_GRACE_MS, logger);
         guard[Symbol.dispose]();
         logger.info("stopped");
       })();
@@ -286,6 +286,26 @@ async function stopServing(
 
 /** How long a shutdown waits, once it cut what was open, for the server to let go. */
 const CUT_GRACE_MS = 1_000;
+
+/** How long shutdown waits for the database to close (a request cut mid-transaction holds it). */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Closes the store, but waits at most `ms`: the process ends all the same, and says so. */
+async function closeWithin(store: Store, ms: number, logger: Logger): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    store.close().then(() => true, (error) => {
+      logger.warn(`shutdown: the database did not close cleanly: ${describeError(error)}`);
+      return true;
+    }),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+  ]).finally(() => clearTimeout(timer));
+  if (!closed) {
+    logger.warn(
+      `shutdown: the database is still busy ${ms} ms after teardown (a transaction that was cut): stopping anyway; what it did not commit is rolled back`,
+    );
+  }
+}
 
 /** Reads a time limit in milliseconds from the environment; `undefined` when unset. */
 function millisecondsFrom(name: string, value: string | undefined): number | undefined {
