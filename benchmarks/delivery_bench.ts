@@ -19,90 +19,32 @@
  *
  * @module
  */
+import {
+  createNodes as createAll,
+  type Service,
+  startService,
+  writeProject,
+} from "./_service_client.ts";
+
 const REQUESTS = 64;
 const CLIENTS = 8;
 const BACKLOG_REQUESTS = 4_000;
-const SERVER = new URL("./_service_server.ts", import.meta.url);
+const WHAT = "delivery";
 
-interface Service {
-  url: string;
-  process: Deno.ChildProcess;
-}
-
-const directories: string[] = [];
-
-function writeConfig(delivery: "inline" | "durable"): string {
-  const dir = Deno.makeTempDirSync({ prefix: "nailgun_delivery_bench_" });
-  directories.push(dir);
-  Deno.writeTextFileSync(
-    `${dir}/noop.js`,
-    `export default {
+/** A service with one no-op extension of that delivery mode. */
+function start(delivery: "inline" | "durable"): Promise<Service> {
+  const noop = `export default {
   name: "noop",
   version: "1.0.0",
   description: "Does nothing with each new node.",
   delivery: "${delivery}",
   async onNodeCreate(_node, _meta) {},
 };
-`,
-  );
-  Deno.writeTextFileSync(
-    `${dir}/extensions.json`,
-    JSON.stringify({ "nailgun.extensions": { load: ["./noop.js"], discover: false } }),
-  );
-  return `${dir}/extensions.json`;
+`;
+  return startService(writeProject("nailgun_delivery_bench_", { "noop.js": noop }), 1, WHAT);
 }
 
-async function startService(delivery: "inline" | "durable"): Promise<Service> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER.pathname, writeConfig(delivery)],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("Cannot benchmark delivery: the service exited before it listened");
-    text += value;
-  }
-  reader.releaseLock();
-  const started = JSON.parse(text.slice(0, text.indexOf("\n"))) as {
-    url: string;
-    loaded: number;
-    failed: string[];
-  };
-  if (started.loaded !== 1) {
-    throw new Error(`Cannot benchmark delivery: ${started.failed.join("; ")}`);
-  }
-  return { url: started.url, process };
-}
-
-let mac = 0;
-function nextMac(): string {
-  const value = ++mac;
-  return [0x52, 0x54, (value >> 24) & 0xff, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff]
-    .map((byte) => byte.toString(16).padStart(2, "0")).join(":");
-}
-
-async function createNodes(service: Service, count: number): Promise<void> {
-  let left = count;
-  const client = async () => {
-    while (left > 0) {
-      left--;
-      const response = await fetch(`${service.url}/api/v1/nodes/`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ mac: nextMac(), roles: ["compute"], meta: { cpu: { total: 4 } } }),
-      });
-      const body = await response.text();
-      if (response.status !== 201) {
-        throw new Error(`Cannot benchmark delivery: POST answered ${response.status}: ${body}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: CLIENTS }, client));
-}
+const createNodes = (service: Service, count: number) => createAll(service, count, CLIENTS, WHAT);
 
 async function pending(service: Service): Promise<number> {
   const response = await fetch(`${service.url}/api/v1/extensions/status/`);
@@ -148,17 +90,7 @@ async function measureBacklog(service: Service): Promise<void> {
   }
 }
 
-const services = [await startService("inline"), await startService("durable")] as const;
-globalThis.addEventListener("unload", () => {
-  for (const service of services) {
-    try {
-      service.process.kill("SIGTERM");
-    } catch {
-      // It has already stopped.
-    }
-  }
-  for (const dir of directories) Deno.removeSync(dir, { recursive: true });
-});
+const services = [await start("inline"), await start("durable")] as const;
 await measureBacklog(services[1]);
 
 const group = `delivery, ${REQUESTS} node creations over HTTP from ${CLIENTS} clients`;
